@@ -1,0 +1,1 @@
+"""Internal helpers. No stability guarantee: import from the public modules instead."""

@@ -1,0 +1,5 @@
+"""Entry point placeholder; replaced by the Typer app."""
+
+
+def main() -> None:
+    """Run the CLI."""

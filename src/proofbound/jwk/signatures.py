@@ -1,0 +1,88 @@
+"""Raw JWS signature primitives over ``cryptography`` (RFC 7518 §3, RFC 8037 §3.1).
+
+ECDSA signatures travel as the fixed-length ``R || S`` concatenation (RFC 7518 §3.4) and are
+converted to and from DER here; any other length is rejected before ``cryptography`` sees it.
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+from proofbound.jwk.algorithms import MIN_RSA_BITS, AlgSpec
+
+__all__ = ["EC_CURVES", "PrivateKeyObj", "PublicKeyObj", "sign", "verify"]
+
+#: JOSE curve name -> ``cryptography`` curve (RFC 7518 §6.2.1.1).
+EC_CURVES: dict[str, ec.EllipticCurve] = {
+    "P-256": ec.SECP256R1(),
+    "P-384": ec.SECP384R1(),
+    "P-521": ec.SECP521R1(),
+}
+
+PublicKeyObj: TypeAlias = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
+PrivateKeyObj: TypeAlias = (
+    ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+)
+
+
+def _pss(spec: AlgSpec) -> padding.PSS:
+    assert spec.hash is not None  # noqa: S101 -- registry invariant, not input validation
+    # RFC 7518 §3.5: the salt is as long as the hash output, when signing and when verifying.
+    return padding.PSS(mgf=padding.MGF1(spec.hash()), salt_length=padding.PSS.DIGEST_LENGTH)
+
+
+def sign(spec: AlgSpec, key: PrivateKeyObj, data: bytes) -> bytes:
+    """Sign ``data`` with ``key`` as algorithm ``spec``; return the JWS signature bytes."""
+    if spec.family == "OKP" and isinstance(key, ed25519.Ed25519PrivateKey):
+        return key.sign(data)
+    if spec.hash is None:
+        raise TypeError("key does not fit the algorithm")
+    if spec.family == "EC" and isinstance(key, ec.EllipticCurvePrivateKey):
+        r, s = decode_dss_signature(key.sign(data, ec.ECDSA(spec.hash())))
+        return r.to_bytes(spec.coord_bytes, "big") + s.to_bytes(spec.coord_bytes, "big")
+    if spec.family == "RSA-PSS" and isinstance(key, rsa.RSAPrivateKey):
+        return key.sign(data, _pss(spec), spec.hash())
+    if spec.family == "RSA-PKCS1" and isinstance(key, rsa.RSAPrivateKey):
+        return key.sign(data, padding.PKCS1v15(), spec.hash())
+    raise TypeError("key does not fit the algorithm")
+
+
+def verify(spec: AlgSpec, key: PublicKeyObj, data: bytes, signature: bytes) -> bool:
+    """True if ``signature`` over ``data`` verifies with ``key`` under ``spec``.
+
+    A key whose type does not fit ``spec`` never verifies (fail closed).
+    """
+    try:
+        if spec.family == "EC" and isinstance(key, ec.EllipticCurvePublicKey):
+            n = spec.coord_bytes
+            if len(signature) != 2 * n or spec.hash is None or spec.crv is None:
+                return False
+            if key.curve.name != EC_CURVES[spec.crv].name:
+                return False
+            der = encode_dss_signature(
+                int.from_bytes(signature[:n], "big"), int.from_bytes(signature[n:], "big")
+            )
+            key.verify(der, data, ec.ECDSA(spec.hash()))
+            return True
+        if spec.family == "OKP" and isinstance(key, ed25519.Ed25519PublicKey):
+            key.verify(signature, data)
+            return True
+        if spec.hash is not None and isinstance(key, rsa.RSAPublicKey):
+            if key.key_size < MIN_RSA_BITS:
+                return False
+            if spec.family == "RSA-PSS":
+                key.verify(signature, data, _pss(spec), spec.hash())
+                return True
+            if spec.family == "RSA-PKCS1":
+                key.verify(signature, data, padding.PKCS1v15(), spec.hash())
+                return True
+    except InvalidSignature:
+        return False
+    return False

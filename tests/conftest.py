@@ -1,0 +1,56 @@
+"""Shared fixtures: frozen clock, fixed keys, and the rule that backend tests may not be skipped.
+
+With ``PROOFBOUND_REQUIRE_BACKENDS=1`` (set by ``.ci/run``), a PostgreSQL or Redis test that cannot
+reach its server fails instead of skipping, and the session fails if no such test ran at all.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from proofbound.clock import FrozenClock
+
+REQUIRE_BACKENDS = os.environ.get("PROOFBOUND_REQUIRE_BACKENDS") == "1"
+DATABASE_URL = os.environ.get(
+    "PROOFBOUND_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("PROOFBOUND_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+_backend_runs: dict[str, int] = {"postgres": 0, "redis": 0}
+
+NOW = 1_700_000_000
+
+
+def backend_unavailable(name: str, why: str) -> None:
+    """Skip, or fail when backends are required (CI)."""
+    message = f"{name} backend unavailable: {why}"
+    if REQUIRE_BACKENDS:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(NOW)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.passed:
+        for name in _backend_runs:
+            if name in report.keywords:
+                _backend_runs[name] += 1
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not REQUIRE_BACKENDS or session.config.option.collectonly:
+        return
+    if session.config.getoption("-k") or session.config.args != session.config.getini("testpaths"):
+        return  # a partial run (-k or explicit paths) need not include backend tests
+    missing = [name for name, count in _backend_runs.items() if count == 0]
+    if missing:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"FAILED: no {', '.join(missing)} backend test passed", red=True)
