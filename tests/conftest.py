@@ -36,6 +36,34 @@ def clock() -> FrozenClock:
     return FrozenClock(NOW)
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """SQLAlchemy URL of the test PostgreSQL; tests using it must be marked ``postgres``."""
+    try:
+        import psycopg
+
+        dsn = DATABASE_URL.replace("postgresql+psycopg://", "postgresql://", 1)
+        with psycopg.connect(dsn, connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:
+        backend_unavailable("postgres", type(exc).__name__)
+    return DATABASE_URL
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of the test Redis; tests using it must be marked ``redis``."""
+    try:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=5)
+        client.ping()
+        client.close()
+    except Exception as exc:
+        backend_unavailable("redis", type(exc).__name__)
+    return REDIS_URL
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when == "call" and report.passed:
         for name in _backend_runs:
