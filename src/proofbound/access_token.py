@@ -23,6 +23,7 @@ time on every hit, so a cached token still expires on time.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -49,6 +50,7 @@ __all__ = [
     "issue_access_token",
 ]
 
+_log: Final = logging.getLogger("proofbound.access_token")
 _TYPS: Final = frozenset({"at+jwt", "application/at+jwt"})
 _MAX_LEEWAY: Final = 300
 
@@ -185,6 +187,14 @@ class AccessTokenVerifier:
         Raises:
             InvalidToken: with a ``token_*`` reason for any failed check.
         """
+        try:
+            return self._verify(token, now)
+        except InvalidToken as exc:
+            # Reason and private detail only: never the token (DESIGN.md).
+            _log.info("access token rejected: %s", exc.diagnostics())
+            raise
+
+    def _verify(self, token: str, now: int) -> VerifiedAccessToken:
         if len(token) > self.policy.max_token_bytes:
             raise _bad(Reason.TOKEN_TOO_LARGE)
         try:

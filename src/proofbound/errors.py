@@ -39,6 +39,7 @@ __all__ = [
     "Reason",
     "StorageUnavailable",
     "UseDPoPNonce",
+    "describe",
 ]
 
 _MAX_DETAIL: Final = 200

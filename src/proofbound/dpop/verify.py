@@ -29,6 +29,7 @@ A ``crit`` header is refused: proofbound understands no critical extension (RFC 
 from __future__ import annotations
 
 import hmac
+import logging
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ from proofbound.types import JwsAlg, Thumbprint
 
 __all__ = ["DPoPVerifier", "ProofPolicy", "VerifiedProof", "verify_proof"]
 
+_log: Final = logging.getLogger("proofbound.dpop")
 _TYPS: Final = frozenset({"dpop+jwt", "application/dpop+jwt"})
 _MAX_WINDOW: Final = 300  # RFC 9449 §11.1: seconds to minutes, not longer
 
@@ -234,6 +236,23 @@ class DPoPVerifier:
             InvalidDPoPProof: any failed check, with its :class:`Reason`.
             UseDPoPNonce: nonce missing or not valid; carries a fresh nonce.
         """
+        try:
+            return self._verify(dpop, method, uri, now, access_token, binding, require_nonce)
+        except (InvalidDPoPProof, UseDPoPNonce) as exc:
+            # Reason and private detail only: never the proof, token or key (DESIGN.md).
+            _log.info("DPoP proof rejected: %s", exc.diagnostics())
+            raise
+
+    def _verify(
+        self,
+        dpop: str | Sequence[str] | None,
+        method: str,
+        uri: str,
+        now: int,
+        access_token: str | None,
+        binding: Binding | None,
+        require_nonce: bool | None,
+    ) -> VerifiedProof:
         policy = self.policy
         # (1) one DPoP header
         token = _single_value(dpop)

@@ -12,8 +12,8 @@ from proofbound.jwk.thumbprint import jwk_thumbprint, x5t_s256
 
 __all__ = [
     "DEFAULT_PROOF_ALGS",
-    "SUPPORTED_ALGS",
     "PublicKey",
+    "SUPPORTED_ALGS",
     "SigningKey",
     "generate_key",
     "jwk_thumbprint",

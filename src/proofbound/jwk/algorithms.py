@@ -17,11 +17,11 @@ from proofbound.errors import ConfigurationError
 from proofbound.types import JwsAlg
 
 __all__ = [
+    "AlgSpec",
     "DEFAULT_ACCESS_TOKEN_ALGS",
     "DEFAULT_PROOF_ALGS",
     "MIN_RSA_BITS",
     "SUPPORTED_ALGS",
-    "AlgSpec",
     "alg_spec",
     "validate_allow_list",
 ]

@@ -239,7 +239,8 @@ class SigningKey:
                 serialization.Encoding.PEM,
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
-            )
+            ),
+            key_type=self.spec.kty,
         ).as_dict(private=True)
         jwk = {name: value for name, value in data.items() if isinstance(value, str)}
         jwk.update(kid=self.kid, alg=self.alg, use="sig")
