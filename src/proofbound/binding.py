@@ -67,7 +67,10 @@ def binding_from_cnf(cnf: object) -> Binding | None:
 
 
 def _same(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode("ascii", "replace"), b.encode("ascii", "replace"))
+    # Thumbprints are base64url: anything non-ASCII is simply not equal (no lossy encoding).
+    if not a.isascii() or not b.isascii():
+        return False
+    return hmac.compare_digest(a.encode("ascii"), b.encode("ascii"))
 
 
 def check_binding(

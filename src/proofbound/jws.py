@@ -44,6 +44,8 @@ def split_compact(token: str, *, max_bytes: int) -> CompactParts:
     """
     if len(token) > max_bytes:
         raise MalformedJWS("too large")
+    if not token.isascii():
+        raise MalformedJWS("not ASCII")
     parts = token.split(".")
     if len(parts) != 3:
         raise MalformedJWS("not three segments")

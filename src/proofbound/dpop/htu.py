@@ -82,7 +82,8 @@ def _split_authority(authority: str, scheme: str) -> str:
         host, _, port = authority.partition(":")
         if _REG_NAME.fullmatch(host) is None:
             raise ValueError("invalid host")
-        host = _normalize_pct(host).lower()
+        # Decode unreserved escapes, lower-case, then upper-case the hex of what stays encoded.
+        host = _normalize_pct(_normalize_pct(host).lower())
     if port:
         if not port.isdigit() or not port.isascii() or int(port) > 65535:
             raise ValueError("invalid port")

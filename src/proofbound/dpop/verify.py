@@ -142,6 +142,14 @@ def _single_value(values: str | Sequence[str] | None) -> str:
     return value
 
 
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -285,6 +293,8 @@ class DPoPVerifier:
             raise _reject(Reason.PROOF_CLAIM_MISSING)
         if not isinstance(jti, str) or not 0 < len(jti) <= policy.max_jti_length:
             raise _reject(Reason.PROOF_CLAIM_INVALID, "jti")
+        if not jti.isascii() and not _is_utf8(jti):  # lone surrogates cannot be hashed
+            raise _reject(Reason.PROOF_CLAIM_INVALID, "jti is not valid Unicode")
         if not isinstance(htm, str) or not isinstance(htu, str) or not _is_number(iat):
             raise _reject(Reason.PROOF_CLAIM_INVALID, "htm, htu or iat")
         nonce = claims.get("nonce")
@@ -312,7 +322,7 @@ class DPoPVerifier:
                 expected = access_token_hash(access_token)
             except ValueError:
                 raise _reject(Reason.ATH_MISMATCH, "access token is not ASCII") from None
-            if not hmac.compare_digest(ath.encode("utf-8"), expected.encode("ascii")):
+            if not ath.isascii() or not hmac.compare_digest(ath.encode(), expected.encode()):
                 raise _reject(Reason.ATH_MISMATCH)
         if binding is not None and binding.kind == "dpop":
             check_binding(binding, proof_jkt=entry.jkt)

@@ -15,6 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from joserfc.jwk import JWKRegistry
@@ -48,6 +49,26 @@ _DEFAULT_ALG_FOR_CURVE: Final[dict[str, JwsAlg]] = {
     "P-384": "ES384",
     "P-521": "ES512",
 }
+
+
+# Ed25519 points of small order (orders 1, 2, 4, 8), by y coordinate; the sign bit does not
+# matter. With such a key a fixed signature verifies for many messages, so it proves nothing
+# (RFC 8032 §5.1.7 leaves this check to the application).
+_ED25519_P: Final = 2**255 - 19
+_ED25519_SMALL_ORDER_Y: Final = frozenset(
+    {
+        0,
+        1,
+        _ED25519_P - 1,
+        0x5FC536D880238B13933C6D305ACDFD5F098EFF289F4C345B027B2C28F95E826,
+        0x7A03AC9277FDC74EC6CC392CFA53202A0F67100D760B3CBA4FD84D3D706A17C7,
+    }
+)
+
+
+def _ed25519_weak(x: bytes) -> bool:
+    y = int.from_bytes(x, "little") & ((1 << 255) - 1)
+    return y >= _ED25519_P or y in _ED25519_SMALL_ORDER_Y
 
 
 def has_private_members(jwk: Mapping[str, Any]) -> bool:
@@ -107,6 +128,8 @@ def public_key_from_jwk(jwk: Mapping[str, Any], spec: AlgSpec | None = None) -> 
         x = _member(jwk, "x")
         if len(x) != 32:
             raise InvalidKey("Ed25519 key has the wrong length")
+        if _ed25519_weak(x):
+            raise InvalidKey("Ed25519 key is a small-order or non-canonical point")
         return ed25519.Ed25519PublicKey.from_public_bytes(x)
     if kty == "RSA":
         n = _uint(_member(jwk, "n"), "n")
@@ -309,7 +332,7 @@ def load_private_key(data: str | bytes | Mapping[str, Any], alg: str | None = No
     if isinstance(data, str) and "-----BEGIN" in data:
         try:
             private = serialization.load_pem_private_key(data.encode("ascii"), password=None)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, UnsupportedAlgorithm):
             raise InvalidKey("not an unencrypted private-key PEM") from None
         if not isinstance(
             private, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
@@ -357,7 +380,7 @@ def load_public_key(data: str | bytes | Mapping[str, Any]) -> PublicKey:
             return load_private_key(data).public_key
         try:
             key = serialization.load_pem_public_key(data.encode("ascii"))
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, UnsupportedAlgorithm):
             raise InvalidKey("not a public-key PEM") from None
         if not isinstance(
             key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
