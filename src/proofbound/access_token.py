@@ -25,21 +25,20 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from proofbound._internal.b64 import b64url_encode
 from proofbound.binding import Binding, binding_from_cnf
 from proofbound.errors import ConfigurationError, InvalidToken, Reason
 from proofbound.jwk.algorithms import (
     DEFAULT_ACCESS_TOKEN_ALGS,
-    AlgSpec,
     alg_spec,
     validate_allow_list,
 )
 from proofbound.jwk.keys import PublicKey, SigningKey
-from proofbound.jwk.signatures import verify
+from proofbound.jwk.signatures import Verifier, prepare_verifier
 from proofbound.jws import MalformedJWS, decode_segment, sign_compact, split_compact
 from proofbound.types import JwsAlg
 
@@ -53,6 +52,7 @@ __all__ = [
 _log: Final = logging.getLogger("proofbound.access_token")
 _TYPS: Final = frozenset({"at+jwt", "application/at+jwt"})
 _MAX_LEEWAY: Final = 300
+_MAX_HEADERS: Final = 64  # distinct token headers remembered (one per issuer key, in practice)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,9 +91,12 @@ class AccessTokenPolicy:
             raise ConfigurationError("max_token_bytes must be within 1024..1048576")
 
 
-@dataclass(frozen=True, slots=True)
-class VerifiedAccessToken:
-    """A verified access token: its claims, binding and hash (never the token itself)."""
+class VerifiedAccessToken(NamedTuple):
+    """A verified access token: its claims, binding and hashes (never the token itself).
+
+    ``ath`` is the value a DPoP proof must carry for this token (RFC 9449 §4.2), computed once.
+    (A NamedTuple: immutable and cheap to build on the hot path.)
+    """
 
     issuer: str
     subject: str
@@ -103,56 +106,37 @@ class VerifiedAccessToken:
     expires_at: int | float
     not_before: int | float | None
     binding: Binding | None
-    token_sha256: bytes = field(repr=False)
-    claims: Mapping[str, Any] = field(repr=False)
+    token_sha256: bytes
+    ath: str
+    claims: Mapping[str, Any]
 
-    @property
-    def ath(self) -> str:
-        """The ``ath`` value a DPoP proof must carry for this token (RFC 9449 §4.2)."""
-        return b64url_encode(self.token_sha256)
+    def __repr__(self) -> str:
+        return (
+            f"VerifiedAccessToken(issuer={self.issuer!r}, subject={self.subject!r}, "
+            f"client_id={self.client_id!r}, binding={self.binding!r})"
+        )
 
 
 def _bad(reason: Reason, detail: str = "") -> InvalidToken:
     return InvalidToken(reason, detail=detail)
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+_NUMBERS: Final = (int, float)  # JSON numbers; bool is its own type, so never one of these
+_NO_SCOPES: Final[frozenset[str]] = frozenset()
+_REQUIRED: Final = ("iss", "aud", "exp", "iat", "sub", "client_id", "jti")  # RFC 9068 §2.2
 
 
-def _nonempty_str(claims: Mapping[str, Any], name: str) -> str:
-    value = claims.get(name)
-    if value is None:
-        raise _bad(Reason.TOKEN_CLAIM_MISSING, name)
-    if not isinstance(value, str) or not value:
-        raise _bad(Reason.TOKEN_CLAIM_INVALID, name)
-    return value
+def _first_missing(claims: Mapping[str, Any]) -> str:
+    return next((name for name in _REQUIRED if claims.get(name) is None), "")
 
 
-def _number(claims: Mapping[str, Any], name: str, *, required: bool) -> int | float | None:
-    value = claims.get(name)
-    if value is None:
-        if required:
-            raise _bad(Reason.TOKEN_CLAIM_MISSING, name)
-        return None
-    if not _is_number(value):
-        raise _bad(Reason.TOKEN_CLAIM_INVALID, name)
-    result: int | float = value
-    return result
-
-
-def _audience(claims: Mapping[str, Any]) -> tuple[str, ...]:
-    aud = claims.get("aud")
-    if aud is None:
-        raise _bad(Reason.TOKEN_CLAIM_MISSING, "aud")
-    values = (aud,) if isinstance(aud, str) else aud
-    if (
-        not isinstance(values, list | tuple)
-        or not values
-        or not all(isinstance(v, str) and v for v in values)
-    ):
-        raise _bad(Reason.TOKEN_CLAIM_INVALID, "aud")
-    return tuple(values)
+def _audience(aud: object) -> tuple[str, ...]:
+    if type(aud) is str:
+        if aud:
+            return (aud,)
+    elif type(aud) is list and aud and all(type(v) is str and v for v in aud):
+        return tuple(aud)
+    raise _bad(Reason.TOKEN_CLAIM_INVALID, "aud")
 
 
 class AccessTokenVerifier:
@@ -165,7 +149,7 @@ class AccessTokenVerifier:
         cache_size: how many verified tokens to keep by hash until their ``exp`` (0: none).
     """
 
-    __slots__ = ("_cache", "_cache_size", "_keys", "policy")
+    __slots__ = ("_cache", "_cache_size", "_headers", "_keys", "policy")
 
     def __init__(
         self,
@@ -180,6 +164,8 @@ class AccessTokenVerifier:
         self._keys = _key_table(keys)
         self._cache: dict[bytes, VerifiedAccessToken] = {}
         self._cache_size = cache_size
+        # Exact header segment -> signature check; filled only after a signature verified.
+        self._headers: dict[str, Verifier] = {}
 
     def verify(self, token: str, *, now: int) -> VerifiedAccessToken:
         """Verify ``token`` at time ``now``.
@@ -220,7 +206,7 @@ class AccessTokenVerifier:
         if nbf is not None and now + leeway < nbf:
             raise _bad(Reason.TOKEN_NOT_YET_VALID)
 
-    def _select_key(self, header: Mapping[str, Any]) -> tuple[AlgSpec, PublicKey]:
+    def _select_key(self, header: Mapping[str, Any]) -> Verifier:
         policy = self.policy
         spec = alg_spec(header.get("alg"))
         if spec is None or spec.name not in policy.algorithms:
@@ -234,62 +220,92 @@ class AccessTokenVerifier:
             raise _bad(Reason.TOKEN_KEY_UNKNOWN)
         if key_alg is not None and key_alg != spec.name:
             raise _bad(Reason.TOKEN_ALG, "alg differs from the key's alg")
-        jwk = key.jwk
-        if jwk["kty"] != spec.kty or (spec.crv is not None and jwk.get("crv") != spec.crv):
-            raise _bad(Reason.TOKEN_ALG, "alg does not fit the key")
-        return spec, key
-
-    def _verify_uncached(self, token: str, digest: bytes, now: int) -> VerifiedAccessToken:
-        policy = self.policy
         try:
-            parts = split_compact(token, max_bytes=policy.max_token_bytes)
-            header = decode_segment(parts.header_b64)
-        except MalformedJWS as exc:
-            raise _bad(Reason.TOKEN_MALFORMED, str(exc)) from None
+            return prepare_verifier(spec, key.key)
+        except TypeError:
+            raise _bad(Reason.TOKEN_ALG, "alg does not fit the key") from None
+
+    def _header(self, header_b64: str) -> Verifier:
+        """typ, crit, alg and key selection for a header not seen before."""
+        try:
+            header = decode_segment(header_b64)
+        except MalformedJWS:
+            raise _bad(Reason.TOKEN_MALFORMED, "header") from None
         typ = header.get("typ")
         if typ is None:
-            if policy.strict_typ:
+            if self.policy.strict_typ:
                 raise _bad(Reason.TOKEN_TYP, "typ missing")
         elif not isinstance(typ, str) or typ.lower() not in _TYPS:
             raise _bad(Reason.TOKEN_TYP)
         if "crit" in header:
             raise _bad(Reason.TOKEN_MALFORMED, "crit is not supported")
-        spec, key = self._select_key(header)
-        if not verify(spec, key.key, parts.signing_input, parts.signature):
+        return self._select_key(header)
+
+    def _verify_uncached(self, token: str, digest: bytes, now: int) -> VerifiedAccessToken:
+        policy = self.policy
+        try:
+            parts = split_compact(token, max_bytes=policy.max_token_bytes)
+        except MalformedJWS as exc:
+            raise _bad(Reason.TOKEN_MALFORMED, str(exc)) from None
+        check = self._headers.get(parts.header_b64)
+        known = check is not None
+        if check is None:
+            check = self._header(parts.header_b64)
+        if not check(parts.signing_input, parts.signature):
             raise _bad(Reason.TOKEN_SIGNATURE)
+        if not known and len(self._headers) < _MAX_HEADERS:
+            self._headers[parts.header_b64] = check
         try:
             claims = decode_segment(parts.payload_b64)
         except MalformedJWS:
             raise _bad(Reason.TOKEN_MALFORMED, "payload") from None
-        issuer = _nonempty_str(claims, "iss")
-        if issuer != policy.issuer:
-            raise _bad(Reason.TOKEN_ISSUER)
-        audience = _audience(claims)
-        if not any(aud in policy.audiences for aud in audience):
-            raise _bad(Reason.TOKEN_AUDIENCE)
-        exp = _number(claims, "exp", required=True)
-        assert exp is not None  # noqa: S101 -- required=True never returns None
-        nbf = _number(claims, "nbf", required=False)
-        _number(claims, "iat", required=True)
-        subject = _nonempty_str(claims, "sub")
-        client_id = _nonempty_str(claims, "client_id")
-        _nonempty_str(claims, "jti")
-        scope = claims.get("scope")
-        if scope is not None and not isinstance(scope, str):
+        return self._claims(claims, digest, now)
+
+    def _claims(self, claims: dict[str, Any], digest: bytes, now: int) -> VerifiedAccessToken:
+        """RFC 9068 §2.2 / §4 claim checks, written flat: this runs for every new token."""
+        get = claims.get
+        iss: Any = get("iss")
+        aud: Any = get("aud")
+        exp: Any = get("exp")
+        iat: Any = get("iat")
+        sub: Any = get("sub")
+        client_id: Any = get("client_id")
+        jti: Any = get("jti")
+        if None in (iss, aud, exp, iat, sub, client_id, jti):
+            raise _bad(Reason.TOKEN_CLAIM_MISSING, _first_missing(claims))
+        for name, value in (("iss", iss), ("sub", sub), ("client_id", client_id), ("jti", jti)):
+            if type(value) is not str or not value:
+                raise _bad(Reason.TOKEN_CLAIM_INVALID, name)
+        if type(exp) not in _NUMBERS or type(iat) not in _NUMBERS:
+            raise _bad(Reason.TOKEN_CLAIM_INVALID, "exp or iat")
+        nbf = get("nbf")
+        if nbf is not None and type(nbf) not in _NUMBERS:
+            raise _bad(Reason.TOKEN_CLAIM_INVALID, "nbf")
+        scope = get("scope")
+        if scope is not None and type(scope) is not str:
             raise _bad(Reason.TOKEN_CLAIM_INVALID, "scope")
+        policy = self.policy
+        if iss != policy.issuer:
+            raise _bad(Reason.TOKEN_ISSUER)
+        audience = _audience(aud)
+        for value in audience:
+            if value in policy.audiences:
+                break
+        else:
+            raise _bad(Reason.TOKEN_AUDIENCE)
         self._check_times(exp, nbf, now)
-        binding = binding_from_cnf(claims.get("cnf"))
         return VerifiedAccessToken(
-            issuer=issuer,
-            subject=subject,
-            client_id=client_id,
-            audience=audience,
-            scopes=frozenset(scope.split()) if scope else frozenset(),
-            expires_at=exp,
-            not_before=nbf,
-            binding=binding,
-            token_sha256=digest,
-            claims=MappingProxyType(claims),
+            iss,
+            sub,
+            client_id,
+            audience,
+            frozenset(scope.split()) if scope else _NO_SCOPES,
+            exp,
+            nbf,
+            binding_from_cnf(get("cnf")),
+            digest,
+            b64url_encode(digest),
+            MappingProxyType(claims),
         )
 
 

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from proofbound._internal.b64 import is_b64url
 from proofbound.errors import InvalidDPoPProof, InvalidToken, Reason
@@ -30,8 +29,7 @@ __all__ = ["Binding", "binding_from_cnf", "check_binding"]
 _SHA256_B64_LEN = 43
 
 
-@dataclass(frozen=True, slots=True)
-class Binding:
+class Binding(NamedTuple):
     """What a token is bound to: a DPoP key (``dpop``) or a client certificate (``mtls``)."""
 
     kind: Literal["dpop", "mtls"]

@@ -9,8 +9,7 @@ segments of bounded size whose header and payload are strict JSON objects.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from proofbound._internal.b64 import b64url_decode, b64url_encode
 from proofbound._internal.strict_json import StrictJSONError, loads_object
@@ -25,8 +24,7 @@ class MalformedJWS(ValueError):
     """Not one compact JWS with canonical base64url segments and strict JSON objects."""
 
 
-@dataclass(frozen=True, slots=True)
-class CompactParts:
+class CompactParts(NamedTuple):
     """The three segments of a compact JWS, the signing input and the decoded signature."""
 
     header_b64: str
@@ -56,11 +54,9 @@ def split_compact(token: str, *, max_bytes: int) -> CompactParts:
         signature = b64url_decode(sig_b64)
     except ValueError:
         raise MalformedJWS("signature is not canonical base64url") from None
+    # The signing input is the token up to the last dot (sliced, not re-joined).
     return CompactParts(
-        header_b64,
-        payload_b64,
-        f"{header_b64}.{payload_b64}".encode("ascii"),
-        signature,
+        header_b64, payload_b64, token[: len(token) - len(sig_b64) - 1].encode("ascii"), signature
     )
 
 

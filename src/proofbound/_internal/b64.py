@@ -7,7 +7,7 @@ string that decodes to the same bytes.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import re
 from typing import Final
 
@@ -17,12 +17,15 @@ _ALPHABET: Final = re.compile(r"[A-Za-z0-9_-]*")
 # Last character when len % 4 == 2 (4 unused bits) or == 3 (2 unused bits) must encode zeros there.
 _LAST_OK_MOD2: Final = frozenset("AQgw")
 _LAST_OK_MOD3: Final = frozenset("AEIMQUYcgkosw048")
-_PAD: Final = ("", "", "==", "=")
+_PAD: Final = (b"", b"", b"==", b"=")
+_TO_STANDARD: Final = bytes.maketrans(b"-_", b"+/")
+_TO_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
 
 
 def b64url_encode(data: bytes) -> str:
     """Encode ``data`` as base64url without padding."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    encoded = binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE)
+    return encoded.rstrip(b"=").decode("ascii")
 
 
 def is_b64url(text: str) -> bool:
@@ -41,6 +44,15 @@ def is_b64url(text: str) -> bool:
 
 def b64url_decode(text: str) -> bytes:
     """Decode canonical unpadded base64url; raise ``ValueError`` for anything else."""
-    if not is_b64url(text):
+    # Hot path (every JWS segment): cheap refusals, then one strict C decode. '+', '/' and '='
+    # would pass the standard alphabet after translation, so they are refused here first.
+    rem = len(text) % 4
+    if rem == 1 or "+" in text or "/" in text or "=" in text:
         raise ValueError("not canonical base64url")
-    return base64.urlsafe_b64decode(text + _PAD[len(text) % 4])
+    if (rem == 2 and text[-1] not in _LAST_OK_MOD2) or (rem == 3 and text[-1] not in _LAST_OK_MOD3):
+        raise ValueError("not canonical base64url")
+    try:
+        raw = text.encode("ascii").translate(_TO_STANDARD)
+        return binascii.a2b_base64(raw + _PAD[rem], strict_mode=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raise ValueError("not canonical base64url") from None

@@ -39,6 +39,13 @@ def _finite_float(text: str) -> float:
     return value
 
 
+# One decoder, built once: json.loads(**hooks) would build a new one per call (hot path).
+_DECODER: Final = json.JSONDecoder(
+    object_pairs_hook=_pairs, parse_constant=_no_constant, parse_float=_finite_float
+)
+_SCAN: Final = _DECODER.scan_once  # type: ignore[attr-defined]  # C scanner, same hooks
+
+
 def _depth_ok(text: str, max_depth: int) -> bool:
     # Fast path: fewer brackets than the limit cannot nest deeper than it.
     if text.count("{") + text.count("[") <= max_depth:
@@ -68,9 +75,14 @@ def loads_object(
     if not _depth_ok(text, max_depth):
         raise StrictJSONError("nested too deeply")
     try:
-        value = json.loads(
-            text, object_pairs_hook=_pairs, parse_constant=_no_constant, parse_float=_finite_float
-        )
+        # Compact JSON starts with "{" and ends at the last character: scan it directly; any
+        # other text (whitespace around, trailing data) goes through the full decode, which
+        # refuses trailing data.
+        value, end = _SCAN(text, 0) if text[:1] == "{" else (None, -1)
+        if end != len(text):
+            value = _DECODER.decode(text)
+    except StopIteration as exc:
+        raise StrictJSONError("not JSON") from exc
     except StrictJSONError:
         raise
     except (ValueError, RecursionError) as exc:

@@ -124,10 +124,12 @@ def normalize_htu(uri: str) -> str:
     return f"{scheme}://{host}{path}"
 
 
+@functools.lru_cache(maxsize=4096)
 def htu_matches(htu: str, request_uri: str) -> bool:
     """True if the proof's ``htu`` and the request URI have the same normal form.
 
-    A value that cannot be normalised never matches.
+    A value that cannot be normalised never matches. (Cached: a client repeats its ``htu`` for
+    every request to the same resource.)
     """
     try:
         return normalize_htu(htu) == normalize_htu(request_uri)

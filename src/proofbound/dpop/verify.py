@@ -32,9 +32,9 @@ import hmac
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from proofbound.binding import Binding, check_binding
 from proofbound.dpop.htu import htu_matches
@@ -47,13 +47,16 @@ from proofbound.errors import (
     Reason,
     UseDPoPNonce,
 )
-from proofbound.jwk.algorithms import DEFAULT_PROOF_ALGS, AlgSpec, alg_spec, validate_allow_list
+from proofbound.jwk.algorithms import DEFAULT_PROOF_ALGS, alg_spec, validate_allow_list
 from proofbound.jwk.keys import has_private_members, public_key_from_jwk
-from proofbound.jwk.signatures import PublicKeyObj, verify
+from proofbound.jwk.signatures import Verifier, prepare_verifier
 from proofbound.jwk.thumbprint import jwk_thumbprint
 from proofbound.jws import MalformedJWS, decode_segment, split_compact
-from proofbound.replay.base import replay_key
+from proofbound.replay.base import replay_key_from_prefix, replay_key_prefix
 from proofbound.types import JwsAlg, Thumbprint
+
+if TYPE_CHECKING:
+    from proofbound.access_token import VerifiedAccessToken
 
 __all__ = ["DPoPVerifier", "ProofPolicy", "VerifiedProof", "verify_proof"]
 
@@ -92,11 +95,11 @@ class ProofPolicy:
             raise ConfigurationError("max_jti_length must be within 16..4096")
 
 
-@dataclass(frozen=True, slots=True)
-class VerifiedProof:
+class VerifiedProof(NamedTuple):
     """A proof that passed every §4.3 check except the replay record.
 
     ``replay_key`` and ``replay_expires_at`` are what the caller stores atomically (last).
+    (A NamedTuple: immutable and cheap to build on the hot path.)
     """
 
     jkt: Thumbprint
@@ -107,7 +110,7 @@ class VerifiedProof:
     nonce: str | None
     replay_key: bytes
     replay_expires_at: int
-    claims: Mapping[str, Any] = field(repr=False)
+    claims: Mapping[str, Any]
 
     def __repr__(self) -> str:
         return f"VerifiedProof(jkt={self.jkt[:8]!r}…, htm={self.htm!r})"
@@ -115,9 +118,9 @@ class VerifiedProof:
 
 @dataclass(frozen=True, slots=True)
 class _HeaderEntry:
-    spec: AlgSpec
-    key: PublicKeyObj
+    check: Verifier  # signature check for this exact (alg, jwk), fit decided once
     jkt: Thumbprint
+    replay_prefix: bytes
 
 
 def _reject(reason: Reason, detail: str = "") -> InvalidDPoPProof:
@@ -142,6 +145,15 @@ def _single_value(values: str | Sequence[str] | None) -> str:
     return value
 
 
+def _token_hash(access_token: str) -> str:
+    # A token that is not ASCII cannot match any ath: return a non-ASCII value, which the ath
+    # comparison refuses before comparing (so no proof can ever carry it).
+    try:
+        return access_token_hash(access_token)
+    except ValueError:
+        return "\u00ff"
+
+
 def _is_utf8(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -150,8 +162,7 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+_NUMBERS: Final = (int, float)  # JSON numbers; bool is its own type, so never one of these
 
 
 class DPoPVerifier:
@@ -210,9 +221,11 @@ class DPoPVerifier:
         try:
             key = public_key_from_jwk(jwk, spec)
             jkt = jwk_thumbprint(jwk)
-        except InvalidKey as exc:
-            raise _reject(Reason.PROOF_JWK_INVALID, exc.detail) from None
-        return _HeaderEntry(spec, key, jkt)
+            check = prepare_verifier(spec, key)
+        except (InvalidKey, TypeError) as exc:
+            detail = exc.detail if isinstance(exc, InvalidKey) else "key does not fit alg"
+            raise _reject(Reason.PROOF_JWK_INVALID, detail) from None
+        return _HeaderEntry(check, jkt, replay_key_prefix(jkt))
 
     def verify(
         self,
@@ -221,7 +234,7 @@ class DPoPVerifier:
         method: str,
         uri: str,
         now: int,
-        access_token: str | None = None,
+        access_token: str | VerifiedAccessToken | None = None,
         binding: Binding | None = None,
         require_nonce: bool | None = None,
     ) -> VerifiedProof:
@@ -233,6 +246,8 @@ class DPoPVerifier:
             uri: the request's target URI as the server is reached (public origin + path).
             now: the current time, seconds since the epoch.
             access_token: the presented access token (resource requests): ``ath`` is required.
+                A :class:`~proofbound.access_token.VerifiedAccessToken` also supplies its
+                binding and its already computed hash.
             binding: the token's binding; a DPoP binding must name the proof key (step 12).
             require_nonce: whether a nonce is required; by default, whenever the verifier has
                 a nonce source.
@@ -244,8 +259,15 @@ class DPoPVerifier:
             InvalidDPoPProof: any failed check, with its :class:`Reason`.
             UseDPoPNonce: nonce missing or not valid; carries a fresh nonce.
         """
+        ath: str | None = None
+        if access_token is not None:
+            if isinstance(access_token, str):
+                ath = _token_hash(access_token)
+            else:
+                ath = access_token.ath
+                binding = access_token.binding if binding is None else binding
         try:
-            return self._verify(dpop, method, uri, now, access_token, binding, require_nonce)
+            return self._verify(dpop, method, uri, now, ath, binding, require_nonce)
         except (InvalidDPoPProof, UseDPoPNonce) as exc:
             # Reason and private detail only: never the proof, token or key (DESIGN.md).
             _log.info("DPoP proof rejected: %s", exc.diagnostics())
@@ -257,7 +279,7 @@ class DPoPVerifier:
         method: str,
         uri: str,
         now: int,
-        access_token: str | None,
+        expected_ath: str | None,
         binding: Binding | None,
         require_nonce: bool | None,
     ) -> VerifiedProof:
@@ -277,7 +299,7 @@ class DPoPVerifier:
         if entry is None:
             entry = self._header(parts.header_b64)
         # (6) signature with the header's jwk
-        if not verify(entry.spec, entry.key, parts.signing_input, parts.signature):
+        if not entry.check(parts.signing_input, parts.signature):
             raise _reject(Reason.PROOF_SIGNATURE)
         if not cached and self._cache_size:
             self._cache[parts.header_b64] = entry
@@ -287,18 +309,22 @@ class DPoPVerifier:
             claims = decode_segment(parts.payload_b64)
         except MalformedJWS:
             raise _reject(Reason.PROOF_MALFORMED, "payload is not a JSON object") from None
-        # (3) required claims, well typed
-        jti, htm, htu, iat = (claims.get(name) for name in ("jti", "htm", "htu", "iat"))
+        # (3) required claims, well typed (JSON gives exact types: type() is enough)
+        get = claims.get
+        jti: Any = get("jti")
+        htm: Any = get("htm")
+        htu: Any = get("htu")
+        iat: Any = get("iat")
         if jti is None or htm is None or htu is None or iat is None:
             raise _reject(Reason.PROOF_CLAIM_MISSING)
-        if not isinstance(jti, str) or not 0 < len(jti) <= policy.max_jti_length:
+        if type(jti) is not str or not 0 < len(jti) <= policy.max_jti_length:
             raise _reject(Reason.PROOF_CLAIM_INVALID, "jti")
         if not jti.isascii() and not _is_utf8(jti):  # lone surrogates cannot be hashed
             raise _reject(Reason.PROOF_CLAIM_INVALID, "jti is not valid Unicode")
-        if not isinstance(htm, str) or not isinstance(htu, str) or not _is_number(iat):
+        if type(htm) is not str or type(htu) is not str or type(iat) not in _NUMBERS:
             raise _reject(Reason.PROOF_CLAIM_INVALID, "htm, htu or iat")
-        nonce = claims.get("nonce")
-        if nonce is not None and not isinstance(nonce, str):
+        nonce: Any = get("nonce")
+        if nonce is not None and type(nonce) is not str:
             raise _reject(Reason.PROOF_CLAIM_INVALID, "nonce")
         # (8) htm: method tokens are case-sensitive (RFC 9110 §9.1)
         if htm != method:
@@ -312,33 +338,35 @@ class DPoPVerifier:
         if iat > now + policy.future_skew:
             raise _reject(Reason.IAT_IN_FUTURE)
         # (12) ath for the presented token, and the token's key binding
-        if access_token is not None:
-            ath = claims.get("ath")
+        if expected_ath is not None:
+            ath: Any = get("ath")
             if ath is None:
                 raise _reject(Reason.PROOF_CLAIM_MISSING, "ath")
-            if not isinstance(ath, str):
+            if type(ath) is not str:
                 raise _reject(Reason.PROOF_CLAIM_INVALID, "ath")
-            try:
-                expected = access_token_hash(access_token)
-            except ValueError:
-                raise _reject(Reason.ATH_MISMATCH, "access token is not ASCII") from None
-            if not ath.isascii() or not hmac.compare_digest(ath.encode(), expected.encode()):
+            # compare_digest takes str only when ASCII; anything else cannot match anyway.
+            if (
+                not ath.isascii()
+                or not expected_ath.isascii()
+                or not hmac.compare_digest(ath, expected_ath)
+            ):
                 raise _reject(Reason.ATH_MISMATCH)
         if binding is not None and binding.kind == "dpop":
             check_binding(binding, proof_jkt=entry.jkt)
         # (10) nonce, when this server issues them (after the rest: a retry must be worth it)
-        self._check_nonce(nonce, now, require_nonce)
+        if self._nonces is not None or require_nonce:
+            self._check_nonce(nonce, now, require_nonce)
         return VerifiedProof(
-            jkt=entry.jkt,
-            jti=jti,
-            htm=htm,
-            htu=htu,
-            iat=iat,
-            nonce=nonce,
-            replay_key=replay_key(entry.jkt, jti),
+            entry.jkt,
+            jti,
+            htm,
+            htu,
+            iat,
+            nonce,
+            replay_key_from_prefix(entry.replay_prefix, jti),
             # The jti must be remembered as long as the proof could be accepted (§11.1).
-            replay_expires_at=int(iat) + policy.iat_window + 1,
-            claims=MappingProxyType(claims),
+            int(iat) + policy.iat_window + 1,
+            MappingProxyType(claims),
         )
 
     def _check_nonce(self, nonce: str | None, now: int, require_nonce: bool | None) -> None:
@@ -364,14 +392,21 @@ def verify_proof(
     uri: str,
     now: int,
     policy: ProofPolicy | None = None,
-    access_token: str | None = None,
+    access_token: str | VerifiedAccessToken | None = None,
     binding: Binding | None = None,
     nonces: NonceSource | None = None,
+    require_nonce: bool | None = None,
 ) -> VerifiedProof:
     """Verify one proof with a one-off :class:`DPoPVerifier` (no key cache).
 
     Servers should keep one :class:`DPoPVerifier`; see :meth:`DPoPVerifier.verify` for the checks.
     """
     return DPoPVerifier(policy, nonces=nonces, key_cache_size=0).verify(
-        dpop, method=method, uri=uri, now=now, access_token=access_token, binding=binding
+        dpop,
+        method=method,
+        uri=uri,
+        now=now,
+        access_token=access_token,
+        binding=binding,
+        require_nonce=require_nonce,
     )

@@ -6,6 +6,7 @@ converted to and from DER here; any other length is rejected before ``cryptograp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeAlias
 
 from cryptography.exceptions import InvalidSignature
@@ -17,7 +18,15 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 
 from proofbound.jwk.algorithms import MIN_RSA_BITS, AlgSpec
 
-__all__ = ["EC_CURVES", "PrivateKeyObj", "PublicKeyObj", "sign", "verify"]
+__all__ = [
+    "EC_CURVES",
+    "PrivateKeyObj",
+    "PublicKeyObj",
+    "Verifier",
+    "prepare_verifier",
+    "sign",
+    "verify",
+]
 
 #: JOSE curve name -> ``cryptography`` curve (RFC 7518 §6.2.1.1).
 EC_CURVES: dict[str, ec.EllipticCurve] = {
@@ -54,35 +63,89 @@ def sign(spec: AlgSpec, key: PrivateKeyObj, data: bytes) -> bytes:
     raise TypeError("key does not fit the algorithm")
 
 
+Verifier: TypeAlias = Callable[[bytes, bytes], bool]
+
+
+def _verify_ec(spec: AlgSpec, key: ec.EllipticCurvePublicKey) -> Verifier:
+    n = spec.coord_bytes
+    size = 2 * n
+    if spec.hash is None or spec.crv is None or key.curve.name != EC_CURVES[spec.crv].name:
+        raise TypeError("key does not fit the algorithm")
+    algorithm = ec.ECDSA(spec.hash())
+    key_verify = key.verify
+
+    def check(data: bytes, signature: bytes) -> bool:
+        # RFC 7518 §3.4: exactly R || S, each of the curve's size; anything else is refused.
+        if len(signature) != size:
+            return False
+        der = encode_dss_signature(
+            int.from_bytes(signature[:n], "big"), int.from_bytes(signature[n:], "big")
+        )
+        try:
+            key_verify(der, data, algorithm)
+        except InvalidSignature:
+            return False
+        return True
+
+    return check
+
+
+def _verify_ed25519(key: ed25519.Ed25519PublicKey) -> Verifier:
+    key_verify = key.verify
+
+    def check(data: bytes, signature: bytes) -> bool:
+        try:
+            key_verify(signature, data)
+        except InvalidSignature:
+            return False
+        return True
+
+    return check
+
+
+def _verify_rsa(spec: AlgSpec, key: rsa.RSAPublicKey) -> Verifier:
+    if spec.hash is None or key.key_size < MIN_RSA_BITS:
+        raise TypeError("key does not fit the algorithm")
+    pad: padding.AsymmetricPadding = _pss(spec) if spec.family == "RSA-PSS" else padding.PKCS1v15()
+    algorithm = spec.hash()
+    key_verify = key.verify
+
+    def check(data: bytes, signature: bytes) -> bool:
+        try:
+            key_verify(signature, data, pad, algorithm)
+        except InvalidSignature:
+            return False
+        return True
+
+    return check
+
+
+def prepare_verifier(spec: AlgSpec, key: PublicKeyObj) -> Verifier:
+    """Return ``check(data, signature) -> bool`` for one (algorithm, key) pair.
+
+    Whether the key fits the algorithm (type, curve, RSA size) is decided here, once; the
+    returned function only checks signatures. Callers cache it per key on the hot path.
+
+    Raises:
+        TypeError: the key does not fit ``spec``.
+    """
+    if spec.family == "EC" and isinstance(key, ec.EllipticCurvePublicKey):
+        return _verify_ec(spec, key)
+    if spec.family == "OKP" and isinstance(key, ed25519.Ed25519PublicKey):
+        return _verify_ed25519(key)
+    if spec.family in ("RSA-PSS", "RSA-PKCS1") and isinstance(key, rsa.RSAPublicKey):
+        return _verify_rsa(spec, key)
+    raise TypeError("key does not fit the algorithm")
+
+
 def verify(spec: AlgSpec, key: PublicKeyObj, data: bytes, signature: bytes) -> bool:
     """True if ``signature`` over ``data`` verifies with ``key`` under ``spec``.
 
-    A key whose type does not fit ``spec`` never verifies (fail closed).
+    A key whose type does not fit ``spec`` never verifies (fail closed). For repeated use with
+    one key, :func:`prepare_verifier` does the fit checks once.
     """
     try:
-        if spec.family == "EC" and isinstance(key, ec.EllipticCurvePublicKey):
-            n = spec.coord_bytes
-            if len(signature) != 2 * n or spec.hash is None or spec.crv is None:
-                return False
-            if key.curve.name != EC_CURVES[spec.crv].name:
-                return False
-            der = encode_dss_signature(
-                int.from_bytes(signature[:n], "big"), int.from_bytes(signature[n:], "big")
-            )
-            key.verify(der, data, ec.ECDSA(spec.hash()))
-            return True
-        if spec.family == "OKP" and isinstance(key, ed25519.Ed25519PublicKey):
-            key.verify(signature, data)
-            return True
-        if spec.hash is not None and isinstance(key, rsa.RSAPublicKey):
-            if key.key_size < MIN_RSA_BITS:
-                return False
-            if spec.family == "RSA-PSS":
-                key.verify(signature, data, _pss(spec), spec.hash())
-                return True
-            if spec.family == "RSA-PKCS1":
-                key.verify(signature, data, padding.PKCS1v15(), spec.hash())
-                return True
-    except InvalidSignature:
+        check = prepare_verifier(spec, key)
+    except TypeError:
         return False
-    return False
+    return check(data, signature)

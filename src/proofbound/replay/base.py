@@ -20,7 +20,15 @@ from proofbound.errors import InvalidDPoPProof, Reason
 if TYPE_CHECKING:
     from proofbound.dpop.verify import VerifiedProof
 
-__all__ = ["AsyncReplayCache", "ReplayCache", "record_proof", "record_proof_async", "replay_key"]
+__all__ = [
+    "AsyncReplayCache",
+    "ReplayCache",
+    "record_proof",
+    "record_proof_async",
+    "replay_key",
+    "replay_key_from_prefix",
+    "replay_key_prefix",
+]
 
 _LABEL: Final = b"proofbound/dpop-jti/v1"
 
@@ -52,9 +60,19 @@ def _part(value: str) -> bytes:
     return len(raw).to_bytes(4, "big") + raw
 
 
+def replay_key_prefix(jkt: str) -> bytes:
+    """The part of the replay key that depends on the key only (cached per key by verifiers)."""
+    return _LABEL + _part(jkt)
+
+
 def replay_key(jkt: str, jti: str) -> bytes:
     """Return the 32-byte replay key of (key thumbprint, ``jti``)."""
-    return hashlib.sha256(_LABEL + _part(jkt) + _part(jti)).digest()
+    return replay_key_from_prefix(replay_key_prefix(jkt), jti)
+
+
+def replay_key_from_prefix(prefix: bytes, jti: str) -> bytes:
+    """:func:`replay_key` from a :func:`replay_key_prefix` computed earlier."""
+    return hashlib.sha256(prefix + _part(jti)).digest()
 
 
 def record_proof(cache: ReplayCache, proof: VerifiedProof) -> None:
