@@ -174,24 +174,21 @@ class AccessTokenVerifier:
             InvalidToken: with a ``token_*`` reason for any failed check.
         """
         try:
-            return self._verify(token, now)
+            if len(token) > self.policy.max_token_bytes:
+                raise _bad(Reason.TOKEN_TOO_LARGE)
+            try:
+                digest = hashlib.sha256(token.encode("ascii")).digest()
+            except UnicodeEncodeError:
+                raise _bad(Reason.TOKEN_MALFORMED, "not ASCII") from None
+            hit = self._cache.get(digest)
+            if hit is not None:
+                self._check_times(hit.expires_at, hit.not_before, now)
+                return hit
+            verified = self._verify_uncached(token, digest, now)
         except InvalidToken as exc:
             # Reason and private detail only: never the token (DESIGN.md).
             _log.info("access token rejected: %s", exc.diagnostics())
             raise
-
-    def _verify(self, token: str, now: int) -> VerifiedAccessToken:
-        if len(token) > self.policy.max_token_bytes:
-            raise _bad(Reason.TOKEN_TOO_LARGE)
-        try:
-            digest = hashlib.sha256(token.encode("ascii")).digest()
-        except UnicodeEncodeError:
-            raise _bad(Reason.TOKEN_MALFORMED, "not ASCII") from None
-        hit = self._cache.get(digest)
-        if hit is not None:
-            self._check_times(hit.expires_at, hit.not_before, now)
-            return hit
-        verified = self._verify_uncached(token, digest, now)
         if self._cache_size:
             if len(self._cache) >= self._cache_size:
                 # Oldest insertion first: O(1), and close to expiry order (similar lifetimes).
@@ -259,10 +256,7 @@ class AccessTokenVerifier:
             claims = decode_segment(parts.payload_b64)
         except MalformedJWS:
             raise _bad(Reason.TOKEN_MALFORMED, "payload") from None
-        return self._claims(claims, digest, now)
-
-    def _claims(self, claims: dict[str, Any], digest: bytes, now: int) -> VerifiedAccessToken:
-        """RFC 9068 §2.2 / §4 claim checks, written flat: this runs for every new token."""
+        # RFC 9068 §2.2 / §4 claim checks, written flat: this runs for every new token.
         get = claims.get
         iss: Any = get("iss")
         aud: Any = get("aud")
@@ -273,9 +267,10 @@ class AccessTokenVerifier:
         jti: Any = get("jti")
         if None in (iss, aud, exp, iat, sub, client_id, jti):
             raise _bad(Reason.TOKEN_CLAIM_MISSING, _first_missing(claims))
-        for name, value in (("iss", iss), ("sub", sub), ("client_id", client_id), ("jti", jti)):
-            if type(value) is not str or not value:
-                raise _bad(Reason.TOKEN_CLAIM_INVALID, name)
+        if type(iss) is not str or type(sub) is not str or type(client_id) is not str:
+            raise _bad(Reason.TOKEN_CLAIM_INVALID, "iss, sub or client_id")
+        if type(jti) is not str or not (iss and sub and client_id and jti):
+            raise _bad(Reason.TOKEN_CLAIM_INVALID, "jti, or an empty string claim")
         if type(exp) not in _NUMBERS or type(iat) not in _NUMBERS:
             raise _bad(Reason.TOKEN_CLAIM_INVALID, "exp or iat")
         nbf = get("nbf")
@@ -284,7 +279,6 @@ class AccessTokenVerifier:
         scope = get("scope")
         if scope is not None and type(scope) is not str:
             raise _bad(Reason.TOKEN_CLAIM_INVALID, "scope")
-        policy = self.policy
         if iss != policy.issuer:
             raise _bad(Reason.TOKEN_ISSUER)
         audience = _audience(aud)

@@ -51,7 +51,7 @@ def binding_from_cnf(cnf: object) -> Binding | None:
     """
     if cnf is None:
         return None
-    if not isinstance(cnf, Mapping):
+    if type(cnf) is not dict and not isinstance(cnf, Mapping):  # dict first: the JSON case
         raise InvalidToken(Reason.TOKEN_CNF_INVALID, detail="cnf is not an object")
     members: Mapping[str, Any] = cnf
     has_jkt, has_x5t = "jkt" in members, "x5t#S256" in members
@@ -68,7 +68,7 @@ def _same(a: str, b: str) -> bool:
     # Thumbprints are base64url: anything non-ASCII is simply not equal (no lossy encoding).
     if not a.isascii() or not b.isascii():
         return False
-    return hmac.compare_digest(a.encode("ascii"), b.encode("ascii"))
+    return hmac.compare_digest(a, b)
 
 
 def check_binding(

@@ -44,20 +44,18 @@ def split_compact(token: str, *, max_bytes: int) -> CompactParts:
         raise MalformedJWS("too large")
     if not token.isascii():
         raise MalformedJWS("not ASCII")
-    parts = token.split(".")
-    if len(parts) != 3:
+    # rpartition: the signing input is everything before the last dot, taken as it is.
+    signing_input, dot, sig_b64 = token.rpartition(".")
+    header_b64, dot2, payload_b64 = signing_input.partition(".")
+    if not dot or not dot2 or "." in payload_b64:
         raise MalformedJWS("not three segments")
-    header_b64, payload_b64, sig_b64 = parts
     if not header_b64 or not payload_b64 or not sig_b64:
         raise MalformedJWS("empty segment")
     try:
         signature = b64url_decode(sig_b64)
     except ValueError:
         raise MalformedJWS("signature is not canonical base64url") from None
-    # The signing input is the token up to the last dot (sliced, not re-joined).
-    return CompactParts(
-        header_b64, payload_b64, token[: len(token) - len(sig_b64) - 1].encode("ascii"), signature
-    )
+    return CompactParts(header_b64, payload_b64, signing_input.encode("ascii"), signature)
 
 
 def decode_segment(segment: str) -> dict[str, Any]:

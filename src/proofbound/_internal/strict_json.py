@@ -47,9 +47,6 @@ _SCAN: Final = _DECODER.scan_once  # type: ignore[attr-defined]  # C scanner, sa
 
 
 def _depth_ok(text: str, max_depth: int) -> bool:
-    # Fast path: fewer brackets than the limit cannot nest deeper than it.
-    if text.count("{") + text.count("[") <= max_depth:
-        return True
     stripped = _STRING.sub("", text)
     depth = 0
     for ch in stripped:
@@ -72,7 +69,8 @@ def loads_object(
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise StrictJSONError("not UTF-8") from exc
-    if not _depth_ok(text, max_depth):
+    # Fewer brackets than the limit cannot nest deeper than it (the common case, checked inline).
+    if text.count("{") + text.count("[") > max_depth and not _depth_ok(text, max_depth):
         raise StrictJSONError("nested too deeply")
     try:
         # Compact JSON starts with "{" and ends at the last character: scan it directly; any
