@@ -41,13 +41,8 @@ class ResourceServer:
 
     def handle(self, token: str, proof: str, *, method: str = METHOD, uri: str = URI) -> None:
         """One request: access token, DPoP proof (ath, htm/htu/iat, cnf.jkt), replay record."""
-        verified = self.tokens.verify(token, now=self.now)
-        result = self.proofs.verify(
-            proof,
-            method=method,
-            uri=uri,
-            now=self.now,
-            access_token=verified,
+        _, result = self.proofs.verify_with_token(
+            proof, token, self.tokens, method=method, uri=uri, now=self.now
         )
         record_proof(self.replay, result)
 
@@ -59,22 +54,15 @@ def ours_batch(scenario: Scenario, server: ResourceServer) -> Callable[[], Batch
     library calls is the loop itself (as in the floor and the PyJWT batches).
     """
     token, proofs, now = scenario.token, scenario.proofs, scenario.now
-    verify_token = server.tokens.verify
-    verify_proof = server.proofs.verify
+    tokens = server.tokens
+    verify_request = server.proofs.verify_with_token
 
     def make() -> Batch:
         cache = server.new_replay_cache(len(proofs))
 
         def run() -> None:
             for proof in proofs:
-                verified = verify_token(token, now=now)
-                result = verify_proof(
-                    proof,
-                    method=METHOD,
-                    uri=URI,
-                    now=now,
-                    access_token=verified,
-                )
+                _, result = verify_request(proof, token, tokens, method=METHOD, uri=URI, now=now)
                 record_proof(cache, result)
 
         def check() -> None:

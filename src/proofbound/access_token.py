@@ -182,7 +182,12 @@ class AccessTokenVerifier:
                 raise _bad(Reason.TOKEN_MALFORMED, "not ASCII") from None
             hit = self._cache.get(digest)
             if hit is not None:
-                self._check_times(hit.expires_at, hit.not_before, now)
+                # The cache never outlives exp (nor serves before nbf): times checked every hit.
+                leeway = self.policy.leeway
+                if now >= hit.expires_at + leeway or (
+                    hit.not_before is not None and now + leeway < hit.not_before
+                ):
+                    self._check_times(hit.expires_at, hit.not_before, now)
                 return hit
             verified = self._verify_uncached(token, digest, now)
         except InvalidToken as exc:

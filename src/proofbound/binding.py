@@ -65,10 +65,9 @@ def binding_from_cnf(cnf: object) -> Binding | None:
 
 
 def _same(a: str, b: str) -> bool:
-    # Thumbprints are base64url: anything non-ASCII is simply not equal (no lossy encoding).
-    if not a.isascii() or not b.isascii():
-        return False
-    return hmac.compare_digest(a, b)
+    # Thumbprints are base64url: anything non-ASCII is simply not equal (no lossy encoding);
+    # compare_digest accepts str only when it is ASCII.
+    return a.isascii() and b.isascii() and hmac.compare_digest(a, b)
 
 
 def check_binding(

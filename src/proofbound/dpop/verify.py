@@ -51,12 +51,12 @@ from proofbound.jwk.algorithms import DEFAULT_PROOF_ALGS, alg_spec, validate_all
 from proofbound.jwk.keys import has_private_members, public_key_from_jwk
 from proofbound.jwk.signatures import Verifier, prepare_verifier
 from proofbound.jwk.thumbprint import jwk_thumbprint
-from proofbound.jws import MalformedJWS, decode_segment, split_compact
+from proofbound.jws import CompactParts, MalformedJWS, decode_segment, split_compact
 from proofbound.replay.base import replay_key_from_prefix, replay_key_prefix
 from proofbound.types import JwsAlg, Thumbprint
 
 if TYPE_CHECKING:
-    from proofbound.access_token import VerifiedAccessToken
+    from proofbound.access_token import AccessTokenVerifier, VerifiedAccessToken
 
 __all__ = ["DPoPVerifier", "ProofPolicy", "VerifiedProof", "verify_proof"]
 
@@ -267,22 +267,56 @@ class DPoPVerifier:
                 ath = access_token.ath
                 binding = access_token.binding if binding is None else binding
         try:
-            return self._verify(dpop, method, uri, now, ath, binding, require_nonce)
+            parts, entry = self._signed(dpop)
+            return self._claims(parts, entry, method, uri, now, ath, binding, require_nonce)
         except (InvalidDPoPProof, UseDPoPNonce) as exc:
             # Reason and private detail only: never the proof, token or key (DESIGN.md).
             _log.info("DPoP proof rejected: %s", exc.diagnostics())
             raise
 
-    def _verify(
+    def verify_with_token(
         self,
         dpop: str | Sequence[str] | None,
+        access_token: str,
+        tokens: AccessTokenVerifier,
+        *,
         method: str,
         uri: str,
         now: int,
-        expected_ath: str | None,
-        binding: Binding | None,
-        require_nonce: bool | None,
-    ) -> VerifiedProof:
+        require_nonce: bool | None = None,
+    ) -> tuple[VerifiedAccessToken, VerifiedProof]:
+        """Check a resource request: the DPoP proof and the access token it presents.
+
+        Order: the proof's syntax, header and signature (steps 1, 2, 4-7); then the whole access
+        token with ``tokens``; then the proof's claims against that token (steps 3, 8-12: ``ath``
+        and the ``cnf.jkt`` binding) and the nonce. Both signatures are checked before either
+        payload is read, and the two signature checks run back to back, which keeps the hot
+        path fast. A request whose proof and token are both bad is refused for the proof.
+
+        Returns:
+            The verified token and proof; the caller records the proof's replay key last.
+
+        Raises:
+            InvalidDPoPProof, UseDPoPNonce: the proof fails (see :meth:`verify`).
+            InvalidToken: the access token fails (see ``AccessTokenVerifier.verify``).
+        """
+        try:
+            parts, entry = self._signed(dpop)
+        except InvalidDPoPProof as exc:
+            _log.info("DPoP proof rejected: %s", exc.diagnostics())
+            raise
+        token = tokens.verify(access_token, now=now)
+        try:
+            proof = self._claims(
+                parts, entry, method, uri, now, token.ath, token.binding, require_nonce
+            )
+        except (InvalidDPoPProof, UseDPoPNonce) as exc:
+            _log.info("DPoP proof rejected: %s", exc.diagnostics())
+            raise
+        return token, proof
+
+    def _signed(self, dpop: str | Sequence[str] | None) -> tuple[CompactParts, _HeaderEntry]:
+        """Steps (1), (2), (4)-(7): one compact JWS whose signature verifies with its ``jwk``."""
         policy = self.policy
         # (1) one DPoP header
         token = _single_value(dpop)
@@ -305,6 +339,21 @@ class DPoPVerifier:
             self._cache[parts.header_b64] = entry
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
+        return parts, entry
+
+    def _claims(
+        self,
+        parts: CompactParts,
+        entry: _HeaderEntry,
+        method: str,
+        uri: str,
+        now: int,
+        expected_ath: str | None,
+        binding: Binding | None,
+        require_nonce: bool | None,
+    ) -> VerifiedProof:
+        """Steps (3), (8)-(12) and the nonce, for a proof whose signature verified."""
+        policy = self.policy
         try:
             claims = decode_segment(parts.payload_b64)
         except MalformedJWS:

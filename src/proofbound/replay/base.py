@@ -72,7 +72,8 @@ def replay_key(jkt: str, jti: str) -> bytes:
 
 def replay_key_from_prefix(prefix: bytes, jti: str) -> bytes:
     """:func:`replay_key` from a :func:`replay_key_prefix` computed earlier."""
-    return hashlib.sha256(prefix + _part(jti)).digest()
+    raw = jti.encode("utf-8")
+    return hashlib.sha256(prefix + len(raw).to_bytes(4, "big") + raw).digest()
 
 
 def record_proof(cache: ReplayCache, proof: VerifiedProof) -> None:

@@ -81,13 +81,15 @@ class MemoryReplayCache:
                 return False
             if expires_at <= now:
                 return True  # already outside its window: nothing to remember
-            self._purge(now, _PURGE_PER_INSERT)
+            heap = self._heap
+            if heap and heap[0][0] <= now:  # something expired: drop a few, oldest first
+                self._purge(now, _PURGE_PER_INSERT)
             if current is None and len(self._entries) >= self.max_entries:
                 self._purge(now, None)
                 if len(self._entries) >= self.max_entries:
                     raise StorageUnavailable("replay cache is full")
             self._entries[key] = expires_at
-            heapq.heappush(self._heap, (expires_at, key))
+            heapq.heappush(heap, (expires_at, key))
             return True
 
     async def add_if_absent_async(self, key: bytes, *, expires_at: int) -> bool:
