@@ -39,7 +39,13 @@ from proofbound.jwk.algorithms import (
 )
 from proofbound.jwk.keys import PublicKey, SigningKey
 from proofbound.jwk.signatures import Verifier, prepare_verifier
-from proofbound.jws import MalformedJWS, decode_segment, sign_compact, split_compact
+from proofbound.jws import (
+    CompactParts,
+    MalformedJWS,
+    decode_segment,
+    sign_compact,
+    split_compact,
+)
 from proofbound.types import JwsAlg
 
 __all__ = [
@@ -117,6 +123,20 @@ class VerifiedAccessToken(NamedTuple):
         )
 
 
+class _Pending(NamedTuple):
+    """A token whose header is accepted and whose signature is still to be checked."""
+
+    digest: bytes
+    parts: CompactParts
+    check: Verifier
+    known: bool  # header already in the header cache
+
+
+def _log_rejection(exc: InvalidToken) -> None:
+    # Reason and private detail only: never the token (DESIGN.md).
+    _log.info("access token rejected: %s", exc.diagnostics())
+
+
 def _bad(reason: Reason, detail: str = "") -> InvalidToken:
     return InvalidToken(reason, detail=detail)
 
@@ -174,31 +194,53 @@ class AccessTokenVerifier:
             InvalidToken: with a ``token_*`` reason for any failed check.
         """
         try:
-            if len(token) > self.policy.max_token_bytes:
-                raise _bad(Reason.TOKEN_TOO_LARGE)
-            try:
-                digest = hashlib.sha256(token.encode("ascii")).digest()
-            except UnicodeEncodeError:
-                raise _bad(Reason.TOKEN_MALFORMED, "not ASCII") from None
-            hit = self._cache.get(digest)
-            if hit is not None:
-                # The cache never outlives exp (nor serves before nbf): times checked every hit.
-                leeway = self.policy.leeway
-                if now >= hit.expires_at + leeway or (
-                    hit.not_before is not None and now + leeway < hit.not_before
-                ):
-                    self._check_times(hit.expires_at, hit.not_before, now)
-                return hit
-            verified = self._verify_uncached(token, digest, now)
+            started = self._begin(token, now)
+            if isinstance(started, VerifiedAccessToken):
+                return started
+            return self._complete(started, now)
         except InvalidToken as exc:
-            # Reason and private detail only: never the token (DESIGN.md).
-            _log.info("access token rejected: %s", exc.diagnostics())
+            _log_rejection(exc)
             raise
+
+    def _begin(self, token: str, now: int) -> VerifiedAccessToken | _Pending:
+        """Everything before the signature: size, hash, cache, compact form, header.
+
+        Returns the cached result for a token verified before (times re-checked), else the
+        pending work for :meth:`_complete`.
+        """
+        if len(token) > self.policy.max_token_bytes:
+            raise _bad(Reason.TOKEN_TOO_LARGE)
+        try:
+            digest = hashlib.sha256(token.encode("ascii")).digest()
+        except UnicodeEncodeError:
+            raise _bad(Reason.TOKEN_MALFORMED, "not ASCII") from None
+        hit = self._cache.get(digest)
+        if hit is not None:
+            # The cache never outlives exp (nor serves before nbf): times checked every hit.
+            self._check_times(hit.expires_at, hit.not_before, now)
+            return hit
+        try:
+            parts = split_compact(token, max_bytes=self.policy.max_token_bytes)
+        except MalformedJWS as exc:
+            raise _bad(Reason.TOKEN_MALFORMED, str(exc)) from None
+        check = self._headers.get(parts.header_b64)
+        if check is not None:
+            return _Pending(digest, parts, check, True)
+        return _Pending(digest, parts, self._header(parts.header_b64), False)
+
+    def _complete(self, pending: _Pending, now: int) -> VerifiedAccessToken:
+        """The signature, then the claims; caches the header and the verified token."""
+        parts = pending.parts
+        if not pending.check(parts.signing_input, parts.signature):
+            raise _bad(Reason.TOKEN_SIGNATURE)
+        if not pending.known and len(self._headers) < _MAX_HEADERS:
+            self._headers[parts.header_b64] = pending.check
+        verified = self._claims(parts.payload_b64, pending.digest, now)
         if self._cache_size:
             if len(self._cache) >= self._cache_size:
                 # Oldest insertion first: O(1), and close to expiry order (similar lifetimes).
                 del self._cache[next(iter(self._cache))]
-            self._cache[digest] = verified
+            self._cache[pending.digest] = verified
         return verified
 
     def _check_times(self, exp: int | float, nbf: int | float | None, now: int) -> None:
@@ -243,25 +285,14 @@ class AccessTokenVerifier:
             raise _bad(Reason.TOKEN_MALFORMED, "crit is not supported")
         return self._select_key(header)
 
-    def _verify_uncached(self, token: str, digest: bytes, now: int) -> VerifiedAccessToken:
+    def _claims(self, payload_b64: str, digest: bytes, now: int) -> VerifiedAccessToken:
+        """RFC 9068 §2.2 / §4 claim checks of a token whose signature verified."""
         policy = self.policy
         try:
-            parts = split_compact(token, max_bytes=policy.max_token_bytes)
-        except MalformedJWS as exc:
-            raise _bad(Reason.TOKEN_MALFORMED, str(exc)) from None
-        check = self._headers.get(parts.header_b64)
-        known = check is not None
-        if check is None:
-            check = self._header(parts.header_b64)
-        if not check(parts.signing_input, parts.signature):
-            raise _bad(Reason.TOKEN_SIGNATURE)
-        if not known and len(self._headers) < _MAX_HEADERS:
-            self._headers[parts.header_b64] = check
-        try:
-            claims = decode_segment(parts.payload_b64)
+            claims = decode_segment(payload_b64)
         except MalformedJWS:
             raise _bad(Reason.TOKEN_MALFORMED, "payload") from None
-        # RFC 9068 §2.2 / §4 claim checks, written flat: this runs for every new token.
+        # Written flat: this runs for every new token.
         get = claims.get
         iss: Any = get("iss")
         aud: Any = get("aud")

@@ -34,8 +34,10 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
+from proofbound.access_token import AccessTokenVerifier, VerifiedAccessToken
+from proofbound.access_token import _log_rejection as _log_token_rejection
 from proofbound.binding import Binding, check_binding
 from proofbound.dpop.htu import htu_matches
 from proofbound.dpop.nonce import NonceSource
@@ -44,6 +46,7 @@ from proofbound.errors import (
     ConfigurationError,
     InvalidDPoPProof,
     InvalidKey,
+    InvalidToken,
     Reason,
     UseDPoPNonce,
 )
@@ -54,9 +57,6 @@ from proofbound.jwk.thumbprint import jwk_thumbprint
 from proofbound.jws import CompactParts, MalformedJWS, decode_segment, split_compact
 from proofbound.replay.base import replay_key_from_prefix, replay_key_prefix
 from proofbound.types import JwsAlg, Thumbprint
-
-if TYPE_CHECKING:
-    from proofbound.access_token import AccessTokenVerifier, VerifiedAccessToken
 
 __all__ = ["DPoPVerifier", "ProofPolicy", "VerifiedProof", "verify_proof"]
 
@@ -301,11 +301,28 @@ class DPoPVerifier:
             InvalidToken: the access token fails (see ``AccessTokenVerifier.verify``).
         """
         try:
-            parts, entry = self._signed(dpop)
+            parts, entry, cached = self._prepare(dpop)
         except InvalidDPoPProof as exc:
             _log.info("DPoP proof rejected: %s", exc.diagnostics())
             raise
-        token = tokens.verify(access_token, now=now)
+        try:
+            started = tokens._begin(access_token, now)
+        except InvalidToken as exc:
+            _log_token_rejection(exc)
+            raise
+        try:
+            self._check_signature(parts, entry, cached)
+        except InvalidDPoPProof as exc:
+            _log.info("DPoP proof rejected: %s", exc.diagnostics())
+            raise
+        if isinstance(started, VerifiedAccessToken):
+            token = started
+        else:
+            try:
+                token = tokens._complete(started, now)
+            except InvalidToken as exc:
+                _log_token_rejection(exc)
+                raise
         try:
             proof = self._claims(
                 parts, entry, method, uri, now, token.ath, token.binding, require_nonce
@@ -317,6 +334,21 @@ class DPoPVerifier:
 
     def _signed(self, dpop: str | Sequence[str] | None) -> tuple[CompactParts, _HeaderEntry]:
         """Steps (1), (2), (4)-(7): one compact JWS whose signature verifies with its ``jwk``."""
+        parts, entry, cached = self._prepare(dpop)
+        self._check_signature(parts, entry, cached)
+        return parts, entry
+
+    def _check_signature(self, parts: CompactParts, entry: _HeaderEntry, cached: bool) -> None:
+        """(6) the signature with the header's jwk; a new header enters the cache only now."""
+        if not entry.check(parts.signing_input, parts.signature):
+            raise _reject(Reason.PROOF_SIGNATURE)
+        if not cached and self._cache_size:
+            self._cache[parts.header_b64] = entry
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+    def _prepare(self, dpop: str | Sequence[str] | None) -> tuple[CompactParts, _HeaderEntry, bool]:
+        """Steps (1), (2), (4), (5), (7): the compact JWS and its accepted header and key."""
         policy = self.policy
         # (1) one DPoP header
         token = _single_value(dpop)
@@ -329,17 +361,9 @@ class DPoPVerifier:
             raise _reject(Reason.PROOF_MALFORMED, str(exc)) from None
         # (4), (5), (7) header rules and key import (cached per exact header)
         entry = self._cache.get(parts.header_b64)
-        cached = entry is not None
-        if entry is None:
-            entry = self._header(parts.header_b64)
-        # (6) signature with the header's jwk
-        if not entry.check(parts.signing_input, parts.signature):
-            raise _reject(Reason.PROOF_SIGNATURE)
-        if not cached and self._cache_size:
-            self._cache[parts.header_b64] = entry
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return parts, entry
+        if entry is not None:
+            return parts, entry, True
+        return parts, self._header(parts.header_b64), False
 
     def _claims(
         self,
