@@ -3,14 +3,18 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
+PURE   := .venv-pure
+SOURCES := $(shell find src -name '*.py') setup.py
 
-.PHONY: demo test lint bench venv clean
+.PHONY: demo test test-pure lint bench venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
+# Editable install; setup.py compiles the hot path with mypyc next to its sources, so any source
+# change reinstalls (tests/conftest.py refuses to run against a stale extension).
+$(STAMP): pyproject.toml $(SOURCES) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
@@ -22,6 +26,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# The same suite against the pure-Python build (no extensions), installed in its own venv.
+test-pure:
+	test -x $(PURE)/bin/python || $(PYTHON) -m venv $(PURE)
+	PROOFBOUND_PURE_PYTHON=1 $(PURE)/bin/python -m pip install --quiet --upgrade pip '.[dev]'
+	PROOFBOUND_EXPECT_BUILD=pure $(PURE)/bin/python -m pytest -p no:cacheprovider
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
@@ -31,4 +41,5 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PURE) build .pytest_cache .mypy_cache .ruff_cache
+	find src -name '*.so' -delete

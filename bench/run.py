@@ -30,6 +30,16 @@ from proofbound.types import JwsAlg
 
 __all__ = ["main"]
 
+
+def _build() -> str:
+    """Which proofbound is measured: the mypyc-compiled hot path or pure Python."""
+    import proofbound.dpop.verify
+
+    return "python" if (proofbound.dpop.verify.__file__ or "").endswith(".py") else "mypyc"
+
+
+BUILD: Final = _build()
+
 #: Operations per timed batch, per algorithm (about 0.2-0.6 s per batch on a 2-core machine).
 BATCH_SIZE: Final[dict[JwsAlg, int]] = {"ES256": 2000, "EdDSA": 1500}
 DEFAULT_RUNS: Final = 9
@@ -70,6 +80,7 @@ class Row:
             "mode": self.mode,
             "runs": self.runs,
             "n": self.n,
+            "build": BUILD,
         }
 
 

@@ -6,7 +6,9 @@ reach its server fails instead of skipping, and the session fails if no such tes
 
 from __future__ import annotations
 
+import importlib
 import os
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +21,48 @@ DATABASE_URL = os.environ.get(
 REDIS_URL = os.environ.get("PROOFBOUND_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 _backend_runs: dict[str, int] = {"postgres": 0, "redis": 0}
+
+#: Modules setup.py compiles with mypyc (the per-request path).
+_HOT_MODULES = (
+    "proofbound._internal.b64",
+    "proofbound._internal.strict_json",
+    "proofbound.access_token",
+    "proofbound.binding",
+    "proofbound.dpop.htu",
+    "proofbound.dpop.verify",
+    "proofbound.jwk.signatures",
+    "proofbound.jws",
+    "proofbound.replay.base",
+    "proofbound.replay.memory",
+)
+
+
+def _compiled_modules() -> list[Path]:
+    files = [Path(importlib.import_module(name).__file__ or "") for name in _HOT_MODULES]
+    return [path for path in files if path.suffix != ".py"]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    compiled = _compiled_modules()
+    if not compiled:
+        return "proofbound build: pure Python"
+    return f"proofbound build: mypyc-compiled hot path ({len(compiled)} modules)"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    compiled = _compiled_modules()
+    # An extension next to a newer .py would test old code: refuse (`make test` rebuilds).
+    for path in compiled:
+        source = path.with_name(path.name.split(".", 1)[0] + ".py")
+        if source.exists() and source.stat().st_mtime > path.stat().st_mtime:
+            pytest.exit(f"{source} changed after it was compiled; run `make test`", returncode=2)
+    # CI states which build it means to test, so a silent fallback cannot pass for the other.
+    expected = os.environ.get("PROOFBOUND_EXPECT_BUILD")
+    if expected == "compiled" and len(compiled) != len(_HOT_MODULES):
+        pytest.exit("expected the mypyc-compiled build, found pure Python modules", returncode=2)
+    if expected == "pure" and compiled:
+        pytest.exit("expected the pure-Python build, found compiled modules", returncode=2)
+
 
 NOW = 1_700_000_000
 

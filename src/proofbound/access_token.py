@@ -75,8 +75,8 @@ class AccessTokenPolicy:
     """
 
     issuer: str
-    audiences: tuple[str, ...]
-    algorithms: tuple[JwsAlg, ...] = DEFAULT_ACCESS_TOKEN_ALGS
+    audiences: Sequence[str]  # a lone string is one audience; stored as a tuple
+    algorithms: Sequence[JwsAlg] = DEFAULT_ACCESS_TOKEN_ALGS
     leeway: int = 0
     strict_typ: bool = True
     max_token_bytes: int = 16384
@@ -87,7 +87,9 @@ class AccessTokenPolicy:
         audiences: object = self.audiences
         if isinstance(audiences, str):  # a lone string is one audience, not its characters
             object.__setattr__(self, "audiences", (audiences,))
-        entries: tuple[object, ...] = self.audiences
+        else:
+            object.__setattr__(self, "audiences", tuple(self.audiences))
+        entries: tuple[object, ...] = tuple(self.audiences)
         if not entries or not all(isinstance(aud, str) and aud for aud in entries):
             raise ConfigurationError("at least one non-empty audience is required")
         object.__setattr__(self, "algorithms", validate_allow_list(self.algorithms))

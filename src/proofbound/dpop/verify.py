@@ -77,7 +77,7 @@ class ProofPolicy:
         max_jti_length: the longest ``jti`` accepted (§11.1: needlessly large values refused).
     """
 
-    algorithms: tuple[JwsAlg, ...] = DEFAULT_PROOF_ALGS
+    algorithms: Sequence[JwsAlg] = DEFAULT_PROOF_ALGS
     iat_window: int = 60
     future_skew: int = 5
     max_proof_bytes: int = 8192
