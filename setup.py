@@ -17,6 +17,7 @@ COMPILED = [
     "src/proofbound/_internal/strict_json.py",
     "src/proofbound/access_token.py",
     "src/proofbound/binding.py",
+    "src/proofbound/clock.py",
     "src/proofbound/dpop/htu.py",
     "src/proofbound/dpop/verify.py",
     "src/proofbound/jwk/signatures.py",

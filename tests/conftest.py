@@ -28,6 +28,7 @@ _HOT_MODULES = (
     "proofbound._internal.strict_json",
     "proofbound.access_token",
     "proofbound.binding",
+    "proofbound.clock",
     "proofbound.dpop.htu",
     "proofbound.dpop.verify",
     "proofbound.jwk.signatures",
