@@ -123,6 +123,11 @@ class _HeaderEntry:
     replay_prefix: bytes
 
 
+def _log_rejection(exc: InvalidDPoPProof | UseDPoPNonce) -> None:
+    # Reason and private detail only: never the proof, token or key (DESIGN.md).
+    _log.info("DPoP proof rejected: %s", exc.diagnostics())
+
+
 def _reject(reason: Reason, detail: str = "") -> InvalidDPoPProof:
     return InvalidDPoPProof(reason, detail=detail)
 
@@ -270,8 +275,7 @@ class DPoPVerifier:
             parts, entry = self._signed(dpop)
             return self._claims(parts, entry, method, uri, now, ath, binding, require_nonce)
         except (InvalidDPoPProof, UseDPoPNonce) as exc:
-            # Reason and private detail only: never the proof, token or key (DESIGN.md).
-            _log.info("DPoP proof rejected: %s", exc.diagnostics())
+            _log_rejection(exc)
             raise
 
     def verify_with_token(
@@ -302,33 +306,21 @@ class DPoPVerifier:
         """
         try:
             parts, entry, cached = self._prepare(dpop)
-        except InvalidDPoPProof as exc:
-            _log.info("DPoP proof rejected: %s", exc.diagnostics())
-            raise
-        try:
             started = tokens._begin(access_token, now)
-        except InvalidToken as exc:
-            _log_token_rejection(exc)
-            raise
-        try:
             self._check_signature(parts, entry, cached)
-        except InvalidDPoPProof as exc:
-            _log.info("DPoP proof rejected: %s", exc.diagnostics())
-            raise
-        if isinstance(started, VerifiedAccessToken):
-            token = started
-        else:
-            try:
-                token = tokens._complete(started, now)
-            except InvalidToken as exc:
-                _log_token_rejection(exc)
-                raise
-        try:
+            token = (
+                started
+                if isinstance(started, VerifiedAccessToken)
+                else tokens._complete(started, now)
+            )
             proof = self._claims(
                 parts, entry, method, uri, now, token.ath, token.binding, require_nonce
             )
         except (InvalidDPoPProof, UseDPoPNonce) as exc:
-            _log.info("DPoP proof rejected: %s", exc.diagnostics())
+            _log_rejection(exc)
+            raise
+        except InvalidToken as exc:
+            _log_token_rejection(exc)
             raise
         return token, proof
 
