@@ -123,6 +123,20 @@ class _HeaderEntry:
     replay_prefix: bytes
 
 
+class _Parsed:
+    """A proof that is one well-formed JWS with an accepted header; signature not yet checked."""
+
+    __slots__ = ("cached", "claims", "entry", "parts")
+
+    def __init__(
+        self, parts: CompactParts, entry: _HeaderEntry, cached: bool, claims: dict[str, Any]
+    ) -> None:
+        self.parts: Final = parts
+        self.entry: Final = entry
+        self.cached: Final = cached  # header already in the key cache
+        self.claims: Final = claims
+
+
 def _log_rejection(exc: InvalidDPoPProof | UseDPoPNonce) -> None:
     # Reason and private detail only: never the proof, token or key (DESIGN.md).
     _log.info("DPoP proof rejected: %s", exc.diagnostics())
@@ -272,8 +286,9 @@ class DPoPVerifier:
                 ath = access_token.ath
                 binding = access_token.binding if binding is None else binding
         try:
-            parts, entry = self._signed(dpop)
-            return self._claims(parts, entry, method, uri, now, ath, binding, require_nonce)
+            parsed = self._prepare(dpop)
+            self._check_signature(parsed)
+            return self._claims(parsed, method, uri, now, ath, binding, require_nonce)
         except (InvalidDPoPProof, UseDPoPNonce) as exc:
             _log_rejection(exc)
             raise
@@ -305,17 +320,15 @@ class DPoPVerifier:
             InvalidToken: the access token fails (see ``AccessTokenVerifier.verify``).
         """
         try:
-            parts, entry, cached = self._prepare(dpop)
+            parsed = self._prepare(dpop)
             started = tokens._begin(access_token, now)
-            self._check_signature(parts, entry, cached)
+            self._check_signature(parsed)
             token = (
                 started
                 if isinstance(started, VerifiedAccessToken)
                 else tokens._complete(started, now)
             )
-            proof = self._claims(
-                parts, entry, method, uri, now, token.ath, token.binding, require_nonce
-            )
+            proof = self._claims(parsed, method, uri, now, token.ath, token.binding, require_nonce)
         except (InvalidDPoPProof, UseDPoPNonce) as exc:
             _log_rejection(exc)
             raise
@@ -324,23 +337,24 @@ class DPoPVerifier:
             raise
         return token, proof
 
-    def _signed(self, dpop: str | Sequence[str] | None) -> tuple[CompactParts, _HeaderEntry]:
-        """Steps (1), (2), (4)-(7): one compact JWS whose signature verifies with its ``jwk``."""
-        parts, entry, cached = self._prepare(dpop)
-        self._check_signature(parts, entry, cached)
-        return parts, entry
-
-    def _check_signature(self, parts: CompactParts, entry: _HeaderEntry, cached: bool) -> None:
+    def _check_signature(self, parsed: _Parsed) -> None:
         """(6) the signature with the header's jwk; a new header enters the cache only now."""
+        parts, entry = parsed.parts, parsed.entry
         if not entry.check(parts.signing_input, parts.signature):
             raise _reject(Reason.PROOF_SIGNATURE)
-        if not cached and self._cache_size:
+        if not parsed.cached and self._cache_size:
             self._cache[parts.header_b64] = entry
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
 
-    def _prepare(self, dpop: str | Sequence[str] | None) -> tuple[CompactParts, _HeaderEntry, bool]:
-        """Steps (1), (2), (4), (5), (7): the compact JWS and its accepted header and key."""
+    def _prepare(self, dpop: str | Sequence[str] | None) -> _Parsed:
+        """Steps (1), (2), (4), (5), (7): one well-formed JWS, its accepted header and key.
+
+        The payload is parsed here, before the signature: being valid JSON is part of a
+        well-formed JWT (step 2), and a proof's signature authenticates nothing about who made
+        it (anyone can sign with their own key), so reading it first exposes nothing more.
+        Its claims are only judged after the signature (:meth:`_claims`).
+        """
         policy = self.policy
         # (1) one DPoP header
         token = _single_value(dpop)
@@ -353,14 +367,19 @@ class DPoPVerifier:
             raise _reject(Reason.PROOF_MALFORMED, str(exc)) from None
         # (4), (5), (7) header rules and key import (cached per exact header)
         entry = self._cache.get(parts.header_b64)
-        if entry is not None:
-            return parts, entry, True
-        return parts, self._header(parts.header_b64), False
+        cached = entry is not None
+        if entry is None:
+            entry = self._header(parts.header_b64)
+        # (2) the payload is one strict JSON object
+        try:
+            claims = decode_segment(parts.payload_b64)
+        except MalformedJWS:
+            raise _reject(Reason.PROOF_MALFORMED, "payload is not a JSON object") from None
+        return _Parsed(parts, entry, cached, claims)
 
     def _claims(
         self,
-        parts: CompactParts,
-        entry: _HeaderEntry,
+        parsed: _Parsed,
         method: str,
         uri: str,
         now: int,
@@ -370,10 +389,7 @@ class DPoPVerifier:
     ) -> VerifiedProof:
         """Steps (3), (8)-(12) and the nonce, for a proof whose signature verified."""
         policy = self.policy
-        try:
-            claims = decode_segment(parts.payload_b64)
-        except MalformedJWS:
-            raise _reject(Reason.PROOF_MALFORMED, "payload is not a JSON object") from None
+        claims, entry = parsed.claims, parsed.entry
         # (3) required claims, well typed (JSON gives exact types: type() is enough)
         get = claims.get
         jti: Any = get("jti")
