@@ -31,13 +31,20 @@ from typing import ClassVar, Final
 
 __all__ = [
     "ConfigurationError",
+    "InvalidClient",
+    "InvalidClientMetadata",
     "InvalidDPoPProof",
     "InvalidKey",
+    "InvalidRequest",
+    "InvalidScope",
+    "InvalidTarget",
     "InvalidToken",
     "OAuthError",
     "ProofboundError",
     "Reason",
     "StorageUnavailable",
+    "UnauthorizedClient",
+    "UnsupportedGrantType",
     "UseDPoPNonce",
     "describe",
 ]
@@ -91,6 +98,39 @@ class Reason(enum.StrEnum):
     CERT_MALFORMED = "cert_malformed"
     CERT_MISMATCH = "cert_mismatch"
 
+    TOKEN_UNKNOWN = "token_unknown"  # a registration/admin token, or a token not issued here
+    TOKEN_FOREIGN = "token_foreign"  # RFC 7009 §2.1: a client revoking another client's token
+
+    # RFC 6749 §5.2 -- token, introspection, revocation and registration requests (AS)
+    REQUEST_MALFORMED = "request_malformed"  # wrong method/content type, undecodable body
+    REQUEST_PARAMETER_MISSING = "request_parameter_missing"
+    REQUEST_PARAMETER_REPEATED = "request_parameter_repeated"  # RFC 6749 §3.2
+    REQUEST_TOO_LARGE = "request_too_large"
+    BINDING_CONFLICT = "binding_conflict"  # DPoP proof and certificate binding asked at once
+    BINDING_CERT_REQUIRED = "binding_cert_required"  # client registered for mTLS-bound tokens
+    CLIENT_UNKNOWN = "client_unknown"
+    CLIENT_AUTH_MISSING = "client_auth_missing"
+    CLIENT_AUTH_MULTIPLE = "client_auth_multiple"  # RFC 6749 §2.3: one method per request
+    CLIENT_AUTH_METHOD = "client_auth_method"  # not the method the client registered
+    CLIENT_SECRET_INVALID = "client_secret_invalid"
+    CLIENT_ASSERTION_MALFORMED = "client_assertion_malformed"  # RFC 7523 §3
+    CLIENT_ASSERTION_ALG = "client_assertion_alg"
+    CLIENT_ASSERTION_KEY = "client_assertion_key"  # no registered key fits
+    CLIENT_ASSERTION_SIGNATURE = "client_assertion_signature"
+    CLIENT_ASSERTION_CLAIMS = "client_assertion_claims"  # iss, sub, aud, jti
+    CLIENT_ASSERTION_EXPIRED = "client_assertion_expired"  # exp missing, past, or too far
+    CLIENT_ASSERTION_REPLAYED = "client_assertion_replayed"  # jti used before
+    CLIENT_CERT_MISSING = "client_cert_missing"  # RFC 8705 §2
+    CLIENT_CERT_MALFORMED = "client_cert_malformed"
+    CLIENT_CERT_MISMATCH = "client_cert_mismatch"  # §2.2: not a registered self-signed key
+    CLIENT_CERT_UNTRUSTED = "client_cert_untrusted"  # §2.1: chain does not validate
+    CLIENT_CERT_SUBJECT = "client_cert_subject"  # §2.1.2: subject DN / SAN does not match
+    GRANT_TYPE_UNSUPPORTED = "grant_type_unsupported"
+    GRANT_TYPE_UNAUTHORIZED = "grant_type_unauthorized"
+    SCOPE_INVALID = "scope_invalid"
+    TARGET_INVALID = "target_invalid"  # RFC 8707 §2
+    METADATA_INVALID = "metadata_invalid"  # RFC 7591 §3.2.2
+
     # keys and configuration
     KEY_INVALID = "key_invalid"
     CONFIGURATION = "configuration"
@@ -138,6 +178,36 @@ _DESCRIPTIONS: Final[dict[Reason, str]] = {
     Reason.CERT_MISSING: "Client certificate is required",
     Reason.CERT_MALFORMED: "Client certificate is malformed",
     Reason.CERT_MISMATCH: "Client certificate does not match the token",
+    Reason.TOKEN_UNKNOWN: "Token is not recognised",
+    Reason.TOKEN_FOREIGN: "The token was not issued to this client",
+    Reason.REQUEST_MALFORMED: "Request is malformed",
+    Reason.REQUEST_PARAMETER_MISSING: "Request lacks a required parameter",
+    Reason.REQUEST_PARAMETER_REPEATED: "Request repeats a parameter",
+    Reason.REQUEST_TOO_LARGE: "Request is too large",
+    Reason.BINDING_CONFLICT: "A token is bound to a DPoP key or a certificate, not both",
+    Reason.BINDING_CERT_REQUIRED: "Client certificate is required for this client",
+    Reason.CLIENT_UNKNOWN: "Client authentication failed",
+    Reason.CLIENT_AUTH_MISSING: "Client authentication is required",
+    Reason.CLIENT_AUTH_MULTIPLE: "Only one client authentication method may be used",
+    Reason.CLIENT_AUTH_METHOD: "Client authentication failed",
+    Reason.CLIENT_SECRET_INVALID: "Client authentication failed",
+    Reason.CLIENT_ASSERTION_MALFORMED: "Client assertion is malformed",
+    Reason.CLIENT_ASSERTION_ALG: "Client assertion alg is not accepted",
+    Reason.CLIENT_ASSERTION_KEY: "Client assertion key is unknown",
+    Reason.CLIENT_ASSERTION_SIGNATURE: "Client assertion signature is invalid",
+    Reason.CLIENT_ASSERTION_CLAIMS: "Client assertion claims are invalid",
+    Reason.CLIENT_ASSERTION_EXPIRED: "Client assertion is expired or too long-lived",
+    Reason.CLIENT_ASSERTION_REPLAYED: "Client assertion was already used",
+    Reason.CLIENT_CERT_MISSING: "Client certificate is required",
+    Reason.CLIENT_CERT_MALFORMED: "Client certificate is malformed",
+    Reason.CLIENT_CERT_MISMATCH: "Client certificate does not match the client",
+    Reason.CLIENT_CERT_UNTRUSTED: "Client certificate is not trusted",
+    Reason.CLIENT_CERT_SUBJECT: "Client certificate does not match the client",
+    Reason.GRANT_TYPE_UNSUPPORTED: "Grant type is not supported",
+    Reason.GRANT_TYPE_UNAUTHORIZED: "Client may not use this grant type",
+    Reason.SCOPE_INVALID: "Requested scope is not allowed",
+    Reason.TARGET_INVALID: "Requested resource is not allowed",
+    Reason.METADATA_INVALID: "Client metadata is invalid",
     Reason.KEY_INVALID: "Key is invalid",
     Reason.CONFIGURATION: "Invalid configuration",
     Reason.STORAGE_UNAVAILABLE: "Service temporarily unavailable",
@@ -206,6 +276,49 @@ class StorageUnavailable(ProofboundError):
 
 class OAuthError(ProofboundError):
     """An error with an OAuth error code that is rendered to the client."""
+
+
+class InvalidRequest(OAuthError):
+    """``invalid_request`` (RFC 6749 §5.2): missing, repeated or malformed parameters."""
+
+    error = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    """``invalid_client`` (RFC 6749 §5.2, RFC 7523 §3.2, RFC 8705 §2): client authentication
+    failed. Every failure shows the same public text; the reason and detail are for logs."""
+
+    error = "invalid_client"
+
+
+class UnauthorizedClient(OAuthError):
+    """``unauthorized_client`` (RFC 6749 §5.2): the client may not use this grant type."""
+
+    error = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    """``unsupported_grant_type`` (RFC 6749 §5.2)."""
+
+    error = "unsupported_grant_type"
+
+
+class InvalidScope(OAuthError):
+    """``invalid_scope`` (RFC 6749 §5.2): a requested scope is not registered for the client."""
+
+    error = "invalid_scope"
+
+
+class InvalidTarget(OAuthError):
+    """``invalid_target`` (RFC 8707 §2): a requested resource is not one this AS serves."""
+
+    error = "invalid_target"
+
+
+class InvalidClientMetadata(OAuthError):
+    """``invalid_client_metadata`` (RFC 7591 §3.2.2)."""
+
+    error = "invalid_client_metadata"
 
 
 class InvalidToken(OAuthError):

@@ -19,9 +19,19 @@ from proofbound import (
     StorageUnavailable,
     UseDPoPNonce,
 )
+from proofbound.errors import (
+    InvalidClient,
+    InvalidClientMetadata,
+    InvalidRequest,
+    InvalidScope,
+    InvalidTarget,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
 
 from . import (
     test_access_token,
+    test_authorization_server,
     test_binding_and_certs,
     test_keys_and_config,
     test_nonce,
@@ -45,10 +55,13 @@ TABLES: tuple[ModuleType, ...] = (
     test_access_token,
     test_binding_and_certs,
     test_keys_and_config,
+    test_authorization_server,
 )
 
 # The class each reason may be raised with (errors.py, binding.py: PROOF_MISSING also comes from
-# a DPoP-bound token presented without a proof; CERT_* are InvalidToken, RFC 8705 §3).
+# a DPoP-bound token presented without a proof; CERT_* are InvalidToken, RFC 8705 §3). At the AS
+# (RFC 6749 §5.2): TOKEN_UNKNOWN is an invalid_request of the admin API, TOKEN_FOREIGN an
+# unauthorized_client of RFC 7009 §2.1.
 _CLASSES: dict[type[ProofboundError], set[str]] = {
     InvalidDPoPProof: {"proof_", "htm_", "htu_", "iat_", "ath_", "jkt_"},
     UseDPoPNonce: {"nonce_"},
@@ -56,6 +69,13 @@ _CLASSES: dict[type[ProofboundError], set[str]] = {
     InvalidKey: {"key_"},
     ConfigurationError: {"configuration"},
     StorageUnavailable: {"storage_"},
+    InvalidRequest: {"request_", "binding_", "token_unknown"},
+    InvalidClient: {"client_"},
+    UnauthorizedClient: {"grant_type_unauthorized", "token_foreign"},
+    UnsupportedGrantType: {"grant_type_unsupported"},
+    InvalidScope: {"scope_"},
+    InvalidTarget: {"target_"},
+    InvalidClientMetadata: {"metadata_"},
 }
 
 

@@ -45,9 +45,12 @@ __all__ = [
     "EXIT_USAGE",
     "MAX_KEY_INPUT",
     "KeyAlg",
+    "UsageError",
     "app",
+    "diagnosed",
     "exit_code_for",
     "main",
+    "read_limited",
 ]
 
 EXIT_OK: Final = 0
@@ -71,8 +74,24 @@ class KeyAlg(enum.StrEnum):
     RS256 = "RS256"
 
 
-class _UsageError(Exception):
+class UsageError(Exception):
     """A user or input mistake; its message is fixed text and never contains the input."""
+
+
+def read_limited(path: Path) -> bytes:
+    """Read a small input file (a key, a certificate, a token), refusing large ones.
+
+    Raises:
+        UsageError: unreadable, or larger than :data:`MAX_KEY_INPUT`.
+    """
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_KEY_INPUT + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read {_show_path(path)}: {_strerror(exc)}") from None
+    if len(data) > MAX_KEY_INPUT:
+        raise UsageError(f"{_show_path(path)} is too large")
+    return data
 
 
 app = typer.Typer(
@@ -80,7 +99,7 @@ app = typer.Typer(
     help="Sender-constrained OAuth tokens (DPoP, RFC 9449; mTLS, RFC 8705).",
     no_args_is_help=True,
     add_completion=False,
-    # Tracebacks (and their locals) could show key material: failures are reported by _diagnosed.
+    # Tracebacks (and their locals) could show key material: failures are reported by diagnosed.
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
 )
@@ -110,13 +129,13 @@ def _show_path(path: str | os.PathLike[str]) -> str:
 
 
 @contextlib.contextmanager
-def _diagnosed() -> Iterator[None]:
+def diagnosed() -> Iterator[None]:
     """Turn every failure into one stderr line and an exit code (STYLE §2.4)."""
     try:
         yield
     except (typer.Exit, typer.Abort):
         raise
-    except _UsageError as exc:
+    except UsageError as exc:
         _error(str(exc))
         raise typer.Exit(EXIT_USAGE) from None
     except ProofboundError as exc:
@@ -184,14 +203,14 @@ def _write_private_file(path: Path, data: bytes, *, force: bool) -> None:
     Where hard links are not supported, the file is created with ``O_EXCL`` and mode 0600.
 
     Raises:
-        _UsageError: the file exists and ``force`` is false, or it cannot be written.
+        UsageError: the file exists and ``force`` is false, or it cannot be written.
     """
     directory = path.parent
     try:
         # mkstemp opens with O_EXCL and mode 0600 (before the umask).
         fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise _UsageError(f"cannot write {_show_path(path)}: {_strerror(exc)}") from None
+        raise UsageError(f"cannot write {_show_path(path)}: {_strerror(exc)}") from None
     try:
         with os.fdopen(fd, "wb") as tmp:
             os.fchmod(tmp.fileno(), _PRIVATE_FILE_MODE)  # exact, whatever the umask
@@ -208,11 +227,11 @@ def _write_private_file(path: Path, data: bytes, *, force: bool) -> None:
             except OSError:
                 _create_exclusive(path, data)  # a filesystem without hard links
     except FileExistsError:
-        raise _UsageError(
+        raise UsageError(
             f"{_show_path(path)} already exists; use --force to overwrite it"
         ) from None
     except OSError as exc:
-        raise _UsageError(f"cannot write {_show_path(path)}: {_strerror(exc)}") from None
+        raise UsageError(f"cannot write {_show_path(path)}: {_strerror(exc)}") from None
     finally:
         # After os.replace the name is gone; after os.link (or a failure) it must be removed.
         with contextlib.suppress(FileNotFoundError):
@@ -241,12 +260,12 @@ def _generate(
     FILE gets one private JWK with kid (its RFC 7638 thumbprint), alg and use "sig".
     stdout gets only {"jwk": <public JWK>, "thumbprint": "..."}.
     """
-    with _diagnosed():
+    with diagnosed():
         if os.fspath(out) == "-":
-            raise _UsageError("--out must name a file: a private key is never written to stdout")
+            raise UsageError("--out must name a file: a private key is never written to stdout")
         # Fail before the (slow, for RSA) key generation; _write_private_file rechecks atomically.
         if not force and os.path.lexists(out):
-            raise _UsageError(f"{_show_path(out)} already exists; use --force to overwrite it")
+            raise UsageError(f"{_show_path(out)} already exists; use --force to overwrite it")
         key = generate_key(alg.value)
         private = json.dumps(key.private_jwk(), indent=2) + "\n"
         _write_private_file(out, private.encode("ascii"), force=force)
@@ -265,11 +284,11 @@ def _read_key_input(source: str) -> bytes:
             with open(source, "rb") as file:
                 data = file.read(MAX_KEY_INPUT + 1)
         except OSError as exc:
-            raise _UsageError(f"cannot read {_show_path(source)}: {_strerror(exc)}") from None
+            raise UsageError(f"cannot read {_show_path(source)}: {_strerror(exc)}") from None
     if len(data) > MAX_KEY_INPUT:
-        raise _UsageError(f"input is larger than {MAX_KEY_INPUT} bytes; not a key")
+        raise UsageError(f"input is larger than {MAX_KEY_INPUT} bytes; not a key")
     if not data.strip():
-        raise _UsageError("empty input: expected a JWK (JSON object) or a PEM key")
+        raise UsageError("empty input: expected a JWK (JSON object) or a PEM key")
     return data
 
 
@@ -278,14 +297,14 @@ def _parse_public_key(data: bytes) -> PublicKey:
 
     Raises:
         InvalidKey: a JWK or PEM that is not a usable key (reason ``key_invalid``).
-        _UsageError: input that is neither a JSON object nor a PEM, or a JWK Set.
+        UsageError: input that is neither a JSON object nor a PEM, or a JWK Set.
     """
     stripped = data.lstrip()
     if not stripped.startswith(b"{") and b"-----BEGIN" in stripped:
         try:
             text = data.decode("ascii")  # PEM is ASCII (RFC 7468 §3)
         except UnicodeDecodeError:
-            raise _UsageError("not a PEM key: the input is not ASCII") from None
+            raise UsageError("not a PEM key: the input is not ASCII") from None
         try:
             return load_public_key(text)
         except UnsupportedAlgorithm:
@@ -296,9 +315,9 @@ def _parse_public_key(data: bytes) -> PublicKey:
         jwk = loads_object(data, max_bytes=MAX_KEY_INPUT)
     except StrictJSONError as exc:
         # The messages of StrictJSONError are fixed words ("not JSON", "duplicate member name").
-        raise _UsageError(f"not a JWK (JSON object) or PEM key: {exc}") from None
+        raise UsageError(f"not a JWK (JSON object) or PEM key: {exc}") from None
     if "kty" not in jwk and "keys" in jwk:
-        raise _UsageError('this is a JWK Set; give one JWK (an element of "keys")')
+        raise UsageError('this is a JWK Set; give one JWK (an element of "keys")')
     return load_public_key(jwk)
 
 
@@ -314,7 +333,7 @@ def _thumbprint(
     ] = "-",
 ) -> None:
     """Print the RFC 7638 SHA-256 thumbprint of a key (a private key gives its public one's)."""
-    with _diagnosed():
+    with diagnosed():
         result = _parse_public_key(_read_key_input(source)).thumbprint
     typer.echo(result)
 
@@ -329,13 +348,28 @@ def _demo() -> None:
     console.print("[bold]The DPoP replay-attack demo is not built yet.[/bold] Available today:")
     console.print("  proofbound keys generate --alg ES256 --out key.json", markup=False)
     console.print("  proofbound keys thumbprint key.json", markup=False)
+    console.print(
+        "  proofbound serve --registration-token-file FILE   (the authorization server)",
+        markup=False,
+    )
     console.print("Run 'proofbound --help' for details.", markup=False)
+
+
+def _register_server_commands() -> None:
+    from proofbound.cli.server_commands import register
+
+    register(app, _keys_app)
+
+
+_register_server_commands()
 
 
 def main() -> None:
     """Console-script entry point: run the CLI with logging on stderr."""
     logging.basicConfig(
-        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+        level=logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     app(prog_name="proofbound")
 

@@ -5,8 +5,10 @@ error                       status  body / headers
 ==========================  ======  ===============================================
 ``InvalidDPoPProof``        400     ``{"error": "invalid_dpop_proof", ...}``
 ``UseDPoPNonce``            400     ``{"error": "use_dpop_nonce", ...}`` + ``DPoP-Nonce``
-other ``OAuthError``        400     its error code (``invalid_client`` may become 401
-                                    with its own issue)
+``InvalidClient``           401     when the client used the ``Authorization`` header,
+                                    with ``WWW-Authenticate: Basic`` (RFC 6749 §5.2);
+                                    400 otherwise
+other ``OAuthError``        400     its error code
 ``StorageUnavailable``,     500     ``{"error": "server_error"}`` with a fixed text:
 anything unexpected                 no detail ever reaches the client
 ==========================  ======  ===============================================
@@ -21,7 +23,8 @@ import json
 from dataclasses import dataclass
 from typing import Final
 
-from proofbound.errors import OAuthError, UseDPoPNonce
+from proofbound.errors import InvalidClient, OAuthError, UseDPoPNonce
+from proofbound.resource.challenge import Challenge
 
 __all__ = ["TokenErrorResponse", "token_error_response"]
 
@@ -37,11 +40,18 @@ class TokenErrorResponse:
     headers: tuple[tuple[str, str], ...]
 
 
-def token_error_response(error: BaseException) -> TokenErrorResponse:
+def token_error_response(
+    error: BaseException, *, basic_realm: str | None = None
+) -> TokenErrorResponse:
     """Render any exception raised while handling a token request.
 
     ``OAuthError`` subclasses become 400 with their code; everything else (storage failures and
     bugs alike) becomes an opaque 500 ``server_error``.
+
+    Args:
+        error: what was raised.
+        basic_realm: set when the request carried an ``Authorization`` header: a failed client
+            authentication is then 401 with a ``Basic`` challenge for this realm.
     """
     headers: list[tuple[str, str]] = [
         ("Content-Type", "application/json"),
@@ -52,6 +62,10 @@ def token_error_response(error: BaseException) -> TokenErrorResponse:
         payload = {"error": error.error, "error_description": error.description}
         if isinstance(error, UseDPoPNonce):
             headers.append(("DPoP-Nonce", error.nonce))
+        if isinstance(error, InvalidClient) and basic_realm is not None:
+            status = 401
+            challenge = Challenge("Basic", (("realm", basic_realm),))
+            headers.append(("WWW-Authenticate", challenge.render()))
     else:
         status = 500
         payload = dict(_SERVER_ERROR)

@@ -1,0 +1,412 @@
+"""The authorization server as a Starlette application: request parsing and response rendering
+only; every decision is made by the modules it calls.
+
+Endpoints (paths below the issuer's path; all discoverable from the metadata):
+
+=============================================  ========================================
+``GET  /.well-known/oauth-authorization-server``  RFC 8414 metadata (path inserted, §3.1)
+``GET  /jwks``                                 the signing keys (RFC 7517)
+``POST /token``                                client_credentials (RFC 6749 §4.4)
+``POST /introspect``                           RFC 7662
+``POST /revoke``                               RFC 7009
+``POST /register``                             RFC 7591 (with ``--registration-token``)
+``GET  /revocations``                          the revocation feed
+``POST /admin/revoke``                         revocation by token/key/cert/client (admin)
+``GET  /healthz``, ``GET /metrics``            liveness (checks the database), counters
+=============================================  ========================================
+
+Blocking work (database, signatures) runs in a worker thread so the event loop keeps serving.
+Every response that carries a token, a secret or a nonce has ``Cache-Control: no-store``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final
+
+from anyio import to_thread
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from proofbound.clock import Clock, SystemClock
+from proofbound.dpop.nonce import RollingNonces
+from proofbound.errors import (
+    InvalidClient,
+    InvalidRequest,
+    InvalidToken,
+    ProofboundError,
+    Reason,
+    StorageUnavailable,
+)
+from proofbound.mtls.certificate import ClientCertificate, load_certificate
+from proofbound.mtls.forwarded import (
+    MalformedCertificateHeader,
+    certificate_from_header,
+    is_trusted_peer,
+)
+from proofbound.resource.challenge import Challenge
+from proofbound.server.client_auth import ClientAuthenticator
+from proofbound.server.config import Secret, ServerSettings
+from proofbound.server.forms import parse_form, parse_json_object, single_header
+from proofbound.server.introspection import introspect
+from proofbound.server.jwks_fetch import JwksFetcher
+from proofbound.server.keyring import Keyring
+from proofbound.server.metadata import (
+    PATHS,
+    authorization_server_metadata,
+    issuer_path,
+    metadata_path,
+)
+from proofbound.server.registration import register_client
+from proofbound.server.responses import token_error_response
+from proofbound.server.revocation import RedisPublisher, RevocationPublisher, Revoker
+from proofbound.server.token_endpoint import TokenEndpoint, TokenRequest
+from proofbound.storage.store import Store
+
+__all__ = ["AuthorizationServer", "create_app"]
+
+_log: Final = logging.getLogger("proofbound.server")
+_NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_NONCE_SECRET_KEY: Final = "dpop_nonce_secret"  # noqa: S105 -- the name of a row
+
+
+def _json(
+    body: Mapping[str, Any], status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":")),
+        status_code=status,
+        media_type="application/json",
+        headers={**_NO_STORE, **(headers or {})},
+    )
+
+
+def _oauth_error(exc: BaseException, *, basic_realm: str | None = None) -> Response:
+    rendered = token_error_response(exc, basic_realm=basic_realm)
+    if isinstance(exc, ProofboundError):
+        _log.info("request refused reason=%s %s", exc.reason.value, exc.detail)
+    else:
+        _log.error("request failed: %s", type(exc).__name__, exc_info=exc)
+    return Response(rendered.body, status_code=rendered.status, headers=dict(rendered.headers))
+
+
+def _bearer_error(realm: str) -> Response:
+    challenge = Challenge(
+        "Bearer",
+        (
+            ("realm", realm),
+            ("error", "invalid_token"),
+            ("error_description", "Token is not recognised"),
+        ),
+    )
+    return _json(
+        {"error": "invalid_token", "error_description": "Token is not recognised"},
+        401,
+        {"WWW-Authenticate": challenge.render()},
+    )
+
+
+def _bearer_matches(request: Request, secret: Secret) -> bool:
+    values = request.headers.getlist("authorization")
+    if len(values) != 1:
+        return False
+    scheme, _, token = values[0].partition(" ")
+    return scheme.lower() == "bearer" and bool(token) and secret.matches(token.strip())
+
+
+class AuthorizationServer:
+    """The assembled server: settings, store, keys, nonces and the endpoint handlers.
+
+    Args:
+        settings: validated settings.
+        store: an opened, migrated store (closed by :meth:`close`).
+        clock: the time source (tests inject a frozen one).
+        publisher: where revocations are announced besides the database; by default Redis
+            when ``settings.redis_url`` is set.
+    """
+
+    def __init__(
+        self,
+        settings: ServerSettings,
+        store: Store,
+        *,
+        clock: Clock | None = None,
+        publisher: RevocationPublisher | None = None,
+        fetch_jwks: Callable[[str], Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.settings: Final = settings
+        self.store: Final = store
+        self.clock: Final = clock or SystemClock()
+        now = self.clock.now()
+        self.keyring: Final = Keyring(store, alg=settings.signing_alg, now=now)
+        self.nonces: Final = (
+            RollingNonces([self._nonce_secret()], purpose="as", origin=settings.issuer)
+            if settings.dpop_nonce
+            else None
+        )
+        self._fetcher = JwksFetcher() if fetch_jwks is None else None
+        resolver = fetch_jwks if fetch_jwks is not None else self._fetcher
+        self.authenticator: Final = ClientAuthenticator(settings, store.get_client, resolver)
+        self.tokens: Final = TokenEndpoint(
+            settings, store, self.keyring, self.authenticator, self.nonces
+        )
+        if publisher is None and settings.redis_url is not None:
+            publisher = RedisPublisher(settings.redis_url)
+        self._publisher = publisher
+        self.revoker: Final = Revoker(
+            store, self.keyring, max_token_ttl=settings.access_token_ttl, publisher=publisher
+        )
+
+    def _nonce_secret(self) -> bytes:
+        # Shared through the database, so every process of this AS accepts the others' nonces.
+        value = self.store.ensure_meta(_NONCE_SECRET_KEY, secrets.token_hex(32))
+        return bytes.fromhex(value)
+
+    def close(self) -> None:
+        """Release the database, Redis and HTTP clients."""
+        close = getattr(self._publisher, "close", None)
+        if callable(close):
+            close()
+        if self._fetcher is not None:
+            self._fetcher.close()
+        self.store.close()
+
+    # -- request helpers ------------------------------------------------------------------------
+
+    def certificate(self, request: Request) -> ClientCertificate | None:
+        """The client certificate of the request: from the TLS connection (ASGI TLS extension)
+        or, only from a trusted proxy, from the one configured header.
+
+        Raises:
+            InvalidClient: ``client_cert_malformed`` -- the trusted header does not hold one
+                certificate.
+        """
+        tls = request.scope.get("extensions", {}).get("tls") or {}
+        chain = tls.get("client_cert_chain") or []
+        if chain:
+            try:
+                return load_certificate(chain[0])
+            except InvalidToken:
+                raise InvalidClient(Reason.CLIENT_CERT_MALFORMED) from None
+        peer = request.client.host if request.client is not None else None
+        if not is_trusted_peer(peer, self.settings.trusted_proxies):
+            return None  # a certificate header from anyone else is ignored (RFC 8705 §6.1)
+        values = request.headers.getlist(self.settings.client_cert_header)
+        try:
+            return certificate_from_header(values, self.settings.client_cert_format)
+        except MalformedCertificateHeader:
+            raise InvalidClient(Reason.CLIENT_CERT_MALFORMED) from None
+
+    async def _form(self, request: Request) -> Any:
+        if request.method != "POST":
+            raise InvalidRequest(Reason.REQUEST_MALFORMED, detail="POST only")
+        body = await _bounded_body(request, self.settings.max_body_bytes)
+        return parse_form(
+            body,
+            request.headers.get("content-type"),
+            max_bytes=self.settings.max_body_bytes,
+            repeatable=frozenset({"resource"}),
+        )
+
+    # -- endpoints ------------------------------------------------------------------------------
+
+    async def metadata(self, request: Request) -> Response:
+        """RFC 8414 metadata."""
+        return JSONResponse(authorization_server_metadata(self.settings))
+
+    async def jwks(self, request: Request) -> Response:
+        """The public signing keys."""
+        return JSONResponse(
+            self.keyring.jwks(self.clock.now()), headers={"Cache-Control": "max-age=60"}
+        )
+
+    async def token(self, request: Request) -> Response:
+        """The token endpoint."""
+        realm = None
+        try:
+            form = await self._form(request)
+            authorization = single_header(request.headers.getlist("authorization"), "Authorization")
+            realm = self.settings.issuer if authorization is not None else None
+            token_request = TokenRequest(
+                form=form,
+                authorization=authorization,
+                dpop=request.headers.getlist("dpop"),
+                certificate=self.certificate(request),
+            )
+            issued = await to_thread.run_sync(
+                lambda: self.tokens.handle(token_request, now=self.clock.now())
+            )
+        except Exception as exc:
+            return _oauth_error(exc, basic_realm=realm)
+        headers = {"DPoP-Nonce": issued.nonce} if issued.nonce is not None else None
+        return _json(issued.body(), headers=headers)
+
+    async def _authenticated(self, request: Request, endpoint: str) -> tuple[Any, Any]:
+        form = await self._form(request)
+        authorization = single_header(request.headers.getlist("authorization"), "Authorization")
+        certificate = self.certificate(request)
+        now = self.clock.now()
+
+        def run() -> Any:
+            client = self.authenticator.authenticate(
+                form,
+                authorization=authorization,
+                certificate=certificate,
+                endpoint=self.settings.endpoint(endpoint),
+                now=now,
+            )
+            if client.single_use is not None:
+                key, expires_at = client.single_use
+                if not self.store.spend(key, expires_at=expires_at, now=now):
+                    raise InvalidClient(Reason.CLIENT_ASSERTION_REPLAYED)
+            return client
+
+        return form, await to_thread.run_sync(run)
+
+    async def introspection(self, request: Request) -> Response:
+        """RFC 7662 introspection."""
+        realm = self.settings.issuer if "authorization" in request.headers else None
+        try:
+            form, client = await self._authenticated(request, PATHS["introspection"])
+            token = form.get("token")
+            if token is None:
+                raise InvalidRequest(Reason.REQUEST_PARAMETER_MISSING, detail="token")
+            now = self.clock.now()
+            body = await to_thread.run_sync(
+                lambda: introspect(
+                    token,
+                    client,
+                    keyring=self.keyring,
+                    store=self.store,
+                    issuer=self.settings.issuer,
+                    now=now,
+                )
+            )
+        except Exception as exc:
+            return _oauth_error(exc, basic_realm=realm)
+        return _json(body)
+
+    async def revocation(self, request: Request) -> Response:
+        """RFC 7009 revocation."""
+        realm = self.settings.issuer if "authorization" in request.headers else None
+        try:
+            form, client = await self._authenticated(request, PATHS["revocation"])
+            token = form.get("token")
+            if token is None:
+                raise InvalidRequest(Reason.REQUEST_PARAMETER_MISSING, detail="token")
+            now = self.clock.now()
+            await to_thread.run_sync(lambda: self.revoker.revoke_for_client(token, client, now=now))
+        except Exception as exc:
+            return _oauth_error(exc, basic_realm=realm)
+        return Response(b"", status_code=200, headers=_NO_STORE)
+
+    async def registration(self, request: Request) -> Response:
+        """RFC 7591 registration, guarded by the initial access token."""
+        secret = self.settings.registration_token
+        if secret is None or not _bearer_matches(request, secret):
+            _log.info("request refused reason=%s registration", Reason.TOKEN_UNKNOWN.value)
+            return _bearer_error(self.settings.issuer)
+        try:
+            body = await _bounded_body(request, self.settings.max_body_bytes)
+            metadata = parse_json_object(
+                body, request.headers.get("content-type"), max_bytes=self.settings.max_body_bytes
+            )
+            now = self.clock.now()
+            registration = register_client(metadata, self.settings, now=now)
+            await to_thread.run_sync(lambda: self.store.add_client(registration.record))
+        except Exception as exc:
+            return _oauth_error(exc)
+        _log.info(
+            "client registered client_id=%s method=%s",
+            registration.record.client_id,
+            registration.record.auth_method,
+        )
+        return _json(registration.response(), 201)
+
+    async def admin_revoke(self, request: Request) -> Response:
+        """Revocation by token, key, certificate or client, for operators."""
+        secret = self.settings.admin_token
+        if secret is None or not _bearer_matches(request, secret):
+            _log.info("request refused reason=%s admin", Reason.TOKEN_UNKNOWN.value)
+            return _bearer_error(self.settings.issuer)
+        try:
+            body = await _bounded_body(request, self.settings.max_body_bytes)
+            payload = parse_json_object(
+                body, request.headers.get("content-type"), max_bytes=self.settings.max_body_bytes
+            )
+            now = self.clock.now()
+            count = await to_thread.run_sync(
+                lambda: self.revoker.revoke_by_admin(payload, actor="admin", now=now)
+            )
+        except Exception as exc:
+            return _oauth_error(exc)
+        return _json({"revoked": count})
+
+    async def revocation_feed(self, request: Request) -> Response:
+        """The revocation feed (identifiers and thumbprints only)."""
+        try:
+            feed = await to_thread.run_sync(lambda: self.revoker.feed(now=self.clock.now()))
+        except Exception as exc:
+            return _oauth_error(exc)
+        return _json(feed)
+
+    async def health(self, request: Request) -> Response:
+        """Liveness: answers 200 when the database answers."""
+        try:
+            await to_thread.run_sync(self.store.schema_version)
+        except StorageUnavailable:
+            return _json({"status": "unavailable"}, 503)
+        return _json({"status": "ok"})
+
+    async def metrics(self, request: Request) -> Response:
+        """Plain-text counters (Prometheus exposition format)."""
+        lines = ["# TYPE proofbound_tokens_issued_total counter"]
+        for kind, count in self.tokens.issued.items():
+            lines.append(f'proofbound_tokens_issued_total{{binding="{kind}"}} {count}')
+        return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+    def routes(self) -> list[Route]:
+        """Every route of the server, below the issuer's path."""
+        base = issuer_path(self.settings.issuer)
+        post = ["POST"]
+        table: list[tuple[str, Callable[[Request], Awaitable[Response]], list[str]]] = [
+            (PATHS["jwks"], self.jwks, ["GET"]),
+            (PATHS["token"], self.token, post),
+            (PATHS["introspection"], self.introspection, post),
+            (PATHS["revocation"], self.revocation, post),
+            (PATHS["revocation_feed"], self.revocation_feed, ["GET"]),
+            (PATHS["health"], self.health, ["GET"]),
+            (PATHS["metrics"], self.metrics, ["GET"]),
+        ]
+        if self.settings.registration_token is not None:
+            table.append((PATHS["registration"], self.registration, post))
+        if self.settings.admin_token is not None:
+            table.append((PATHS["admin_revoke"], self.admin_revoke, post))
+        routes = [Route(metadata_path(self.settings.issuer), self.metadata, methods=["GET"])]
+        routes += [Route(base + path, fn, methods=methods) for path, fn, methods in table]
+        return routes
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes:
+    """Read the body, refusing (before reading it all) anything larger than ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise InvalidRequest(Reason.REQUEST_TOO_LARGE)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise InvalidRequest(Reason.REQUEST_TOO_LARGE)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(server: AuthorizationServer) -> Starlette:
+    """The Starlette application of ``server`` (its lifetime is the caller's)."""
+    return Starlette(routes=server.routes())

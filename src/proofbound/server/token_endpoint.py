@@ -1,0 +1,284 @@
+"""The token endpoint: the client_credentials grant as a list of small named checks.
+
+Order (each step a function below; the first failure ends the request):
+
+1. ``check_grant_type``    -- ``grant_type`` present and implemented (RFC 6749 §5.2).
+2. ``authenticate``        -- client authentication (``client_auth.py``).
+3. ``check_grant_allowed`` -- the client registered this grant (``unauthorized_client``).
+4. ``granted_scope``       -- requested scopes within the registration (RFC 6749 §3.3).
+5. ``audiences``           -- RFC 8707 ``resource`` values among the configured ones.
+6. ``binding``             -- DPoP proof through the core verifier with AS nonces (RFC 9449 §5,
+   §8) -> ``cnf.jkt``; a certificate-bound client -> ``cnf.x5t#S256`` (RFC 8705 §3.1); never
+   both; a client registered for a binding is refused without its proof or certificate.
+7. ``issue``               -- an RFC 9068 JWT, then one transaction that spends the assertion
+   and proof ``jti`` values and records the token (a replay or a storage failure issues
+   nothing).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+from urllib.parse import urlsplit
+
+from proofbound.access_token import issue_access_token
+from proofbound.dpop.nonce import RollingNonces
+from proofbound.dpop.verify import DPoPVerifier, VerifiedProof
+from proofbound.errors import (
+    InvalidClient,
+    InvalidDPoPProof,
+    InvalidRequest,
+    InvalidScope,
+    InvalidTarget,
+    Reason,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
+from proofbound.mtls.certificate import ClientCertificate
+from proofbound.server.client_auth import AuthenticatedClient, ClientAuthenticator
+from proofbound.server.config import ServerSettings
+from proofbound.server.forms import Form
+from proofbound.server.keyring import Keyring
+from proofbound.storage.store import ReplayDetected, Store, TokenRecord
+
+__all__ = ["IssuedToken", "TokenEndpoint", "TokenRequest"]
+
+_log: Final = logging.getLogger("proofbound.server.token")
+
+BindingKind = Literal["dpop", "mtls", "bearer"]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRequest:
+    """One token request, already parsed by the web layer."""
+
+    form: Form
+    authorization: str | None
+    dpop: Sequence[str]
+    certificate: ClientCertificate | None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """A successful token response (the token appears only in :meth:`body`)."""
+
+    access_token: str
+    token_type: Literal["DPoP", "Bearer"]
+    expires_in: int
+    scope: str
+    binding: BindingKind
+    nonce: str | None  # a fresh DPoP-Nonce to send with the response, if any
+
+    def body(self) -> dict[str, Any]:
+        """The RFC 6749 §5.1 JSON body."""
+        body: dict[str, Any] = {
+            "access_token": self.access_token,
+            "token_type": self.token_type,
+            "expires_in": self.expires_in,
+        }
+        if self.scope:
+            body["scope"] = self.scope
+        return body
+
+    def __repr__(self) -> str:
+        return f"IssuedToken(token_type={self.token_type!r}, binding={self.binding!r})"
+
+
+class TokenEndpoint:
+    """Handles token requests for one server.
+
+    Args:
+        settings: the server settings.
+        store: the database (tokens, single-use identifiers).
+        keyring: the signing keys.
+        authenticator: client authentication.
+        nonces: the AS nonce source (None when nonces are off).
+    """
+
+    def __init__(
+        self,
+        settings: ServerSettings,
+        store: Store,
+        keyring: Keyring,
+        authenticator: ClientAuthenticator,
+        nonces: RollingNonces | None,
+    ) -> None:
+        self._settings: Final = settings
+        self._store: Final = store
+        self._keyring: Final = keyring
+        self._auth: Final = authenticator
+        self._nonces: Final = nonces
+        self._proofs: Final = DPoPVerifier(settings.proof_policy, nonces=nonces)
+        self.url: Final = settings.endpoint("/token")
+        self.issued: dict[BindingKind, int] = {"dpop": 0, "mtls": 0, "bearer": 0}
+        self._count_lock = threading.Lock()
+
+    def handle(self, request: TokenRequest, *, now: int) -> IssuedToken:
+        """Run the checks in order and issue a token.
+
+        Raises:
+            OAuthError: the first failed check (``InvalidRequest``, ``InvalidClient``,
+                ``UnsupportedGrantType``, ``UnauthorizedClient``, ``InvalidScope``,
+                ``InvalidTarget``, ``InvalidDPoPProof``, ``UseDPoPNonce``).
+            StorageUnavailable: the database failed; nothing was issued.
+        """
+        form = request.form
+        grant = self.check_grant_type(form)
+        client = self._auth.authenticate(
+            form,
+            authorization=request.authorization,
+            certificate=request.certificate,
+            endpoint=self.url,
+            now=now,
+        )
+        self.check_grant_allowed(client, grant)
+        scope = self.granted_scope(client, form.get("scope"))
+        audience = self.audiences(form.all("resource"))
+        proof, cert = self.binding(client, request, now)
+        return self.issue(client, scope, audience, proof, cert, now)
+
+    # 1
+    @staticmethod
+    def check_grant_type(form: Form) -> str:
+        """``grant_type`` is present and one this server implements."""
+        grant = form.get("grant_type")
+        if grant is None:
+            raise InvalidRequest(Reason.REQUEST_PARAMETER_MISSING, detail="grant_type")
+        if grant != "client_credentials":
+            raise UnsupportedGrantType(Reason.GRANT_TYPE_UNSUPPORTED)
+        return grant
+
+    # 3
+    @staticmethod
+    def check_grant_allowed(client: AuthenticatedClient, grant: str) -> None:
+        """The client registered ``grant`` (RFC 6749 §5.2 ``unauthorized_client``)."""
+        if grant not in client.client.metadata.get("grant_types", ()):
+            raise UnauthorizedClient(Reason.GRANT_TYPE_UNAUTHORIZED)
+
+    # 4
+    @staticmethod
+    def granted_scope(client: AuthenticatedClient, requested: str | None) -> str:
+        """The scope to grant: the requested scopes if all are registered, else an error;
+        without a request, every registered scope (RFC 6749 §3.3 default)."""
+        registered = str(client.client.metadata.get("scope", "")).split()
+        if requested is None:
+            return " ".join(registered)
+        wanted = requested.split(" ")
+        if any(not s for s in wanted) or not set(wanted) <= set(registered):
+            raise InvalidScope(Reason.SCOPE_INVALID)
+        return " ".join(dict.fromkeys(wanted))
+
+    # 5
+    def audiences(self, resources: list[str]) -> str | tuple[str, ...]:
+        """RFC 8707 §2: each ``resource`` must be an absolute URI without fragment and one of
+        the configured resources; it is echoed verbatim as ``aud``."""
+        if not resources:
+            return self._settings.default_audience
+        for resource in resources:
+            try:
+                parts = urlsplit(resource)
+            except ValueError:  # e.g. an invalid IPv6 literal
+                raise InvalidTarget(Reason.TARGET_INVALID, detail="not a URI") from None
+            if not parts.scheme or parts.fragment or "#" in resource:
+                raise InvalidTarget(Reason.TARGET_INVALID, detail="not an absolute URI")
+            if resource not in self._settings.resources:
+                raise InvalidTarget(Reason.TARGET_INVALID, detail="not a configured resource")
+        unique = tuple(dict.fromkeys(resources))
+        return unique[0] if len(unique) == 1 else unique
+
+    # 6
+    def binding(
+        self, client: AuthenticatedClient, request: TokenRequest, now: int
+    ) -> tuple[VerifiedProof | None, ClientCertificate | None]:
+        """Which key or certificate the token is bound to (at most one)."""
+        metadata = client.client.metadata
+        wants_cert = bool(metadata.get("tls_client_certificate_bound_access_tokens"))
+        wants_dpop = bool(metadata.get("dpop_bound_access_tokens"))
+        if request.dpop and wants_cert:
+            raise InvalidRequest(Reason.BINDING_CONFLICT)
+        if wants_cert:
+            if request.certificate is None:
+                raise InvalidRequest(Reason.BINDING_CERT_REQUIRED)
+            return None, request.certificate
+        if not request.dpop:
+            if wants_dpop:  # RFC 9449 §5.2: such a client's requests need a proof
+                raise InvalidDPoPProof(Reason.PROOF_MISSING)
+            return None, None
+        proof = self._proofs.verify(request.dpop, method="POST", uri=self.url, now=now)
+        return proof, None
+
+    # 7
+    def issue(
+        self,
+        client: AuthenticatedClient,
+        scope: str,
+        audience: str | tuple[str, ...],
+        proof: VerifiedProof | None,
+        cert: ClientCertificate | None,
+        now: int,
+    ) -> IssuedToken:
+        """Sign the token and record it with every single-use key, in one transaction."""
+        ttl = self._settings.access_token_ttl
+        jti = secrets.token_urlsafe(18)
+        client_id = client.client.client_id
+        token = issue_access_token(
+            self._keyring.signing_key(now),
+            issuer=self._settings.issuer,
+            subject=client_id,
+            audience=audience,
+            client_id=client_id,
+            now=now,
+            ttl=ttl,
+            jti=jti,
+            scope=scope.split() if scope else None,
+            jkt=proof.jkt if proof is not None else None,
+            x5t_s256=cert.thumbprint if cert is not None else None,
+        )
+        single_use: list[tuple[bytes, int]] = []
+        if client.single_use is not None:
+            single_use.append(client.single_use)
+        if proof is not None:
+            single_use.append((proof.replay_key, proof.replay_expires_at))
+        record = TokenRecord(
+            jti=jti,
+            client_id=client_id,
+            subject=client_id,
+            scope=scope,
+            audience=audience,
+            issued_at=now,
+            expires_at=now + ttl,
+            jkt=proof.jkt if proof is not None else None,
+            x5t_s256=cert.thumbprint if cert is not None else None,
+        )
+        try:
+            self._store.record_issuance(record, single_use, now=now)
+        except ReplayDetected as exc:
+            if client.single_use is not None and exc.index == 0:
+                raise InvalidClient(Reason.CLIENT_ASSERTION_REPLAYED) from None
+            raise InvalidDPoPProof(Reason.PROOF_REPLAYED) from None
+        kind: BindingKind = "dpop" if proof else "mtls" if cert else "bearer"
+        with self._count_lock:
+            self.issued[kind] += 1
+        nonce = None
+        if proof is not None and self._nonces is not None:
+            fresh = self._nonces.issue(now)
+            nonce = fresh if fresh != proof.nonce else None  # RFC 9449 §8.2: a newer nonce
+        _log.info(
+            "token issued client_id=%s binding=%s jti=%s… ttl=%d",
+            client_id,
+            kind,
+            jti[:8],
+            ttl,
+        )
+        return IssuedToken(
+            access_token=token,
+            token_type="DPoP" if proof is not None else "Bearer",
+            expires_in=ttl,
+            scope=scope,
+            binding=kind,
+            nonce=nonce,
+        )

@@ -1,0 +1,25 @@
+"""Durable state of the authorization server (SQLite embedded default, PostgreSQL)."""
+
+from proofbound.storage.store import (
+    AuditEntry,
+    ClientRecord,
+    ReplayDetected,
+    RevocationEntry,
+    RevocationKind,
+    Store,
+    StoredKey,
+    TokenRecord,
+    open_engine,
+)
+
+__all__ = [
+    "AuditEntry",
+    "ClientRecord",
+    "ReplayDetected",
+    "RevocationEntry",
+    "RevocationKind",
+    "Store",
+    "StoredKey",
+    "TokenRecord",
+    "open_engine",
+]

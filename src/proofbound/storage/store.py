@@ -1,0 +1,549 @@
+"""The authorization server's durable state: signing keys, clients, issued tokens, revocations,
+single-use identifiers and the audit log, in SQLite (embedded default) or PostgreSQL.
+
+Every write is one transaction, so a process killed at any point (``kill -9``) leaves either the
+whole change or none of it. SQLite runs in WAL mode: a committed transaction survives the death
+of the process. Any database error raises :class:`~proofbound.errors.StorageUnavailable`
+(fail closed); the detail names the error class only, never a parameter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from sqlalchemy import (
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    event,
+    func,
+    insert,
+    make_url,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from proofbound.errors import ConfigurationError, StorageUnavailable
+from proofbound.jwk.keys import SigningKey, load_private_key
+from proofbound.storage import schema
+
+__all__ = [
+    "AuditEntry",
+    "ClientRecord",
+    "ReplayDetected",
+    "RevocationEntry",
+    "RevocationKind",
+    "Store",
+    "StoredKey",
+    "TokenRecord",
+    "open_engine",
+]
+
+RevocationKind = Literal["jti", "jkt", "x5t#S256", "client_id"]
+REVOCATION_KINDS: Final[tuple[RevocationKind, ...]] = ("jti", "jkt", "x5t#S256", "client_id")
+
+_SQLITE_BUSY_TIMEOUT: Final = 30
+_PURGE_EVERY: Final = 1000
+
+
+class ReplayDetected(Exception):
+    """A single-use identifier (assertion or proof ``jti``) was seen before; nothing was written."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(f"single-use key #{index} already recorded")
+        self.index: Final = index
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """A signing key with its publication and activation times."""
+
+    key: SigningKey
+    created_at: int
+    activates_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRecord:
+    """A registered client. ``metadata`` is what registration returned, without any secret."""
+
+    client_id: str
+    auth_method: str
+    metadata: Mapping[str, Any]
+    created_at: int
+    secret_hash: bytes | None = field(default=None, repr=False)
+    introspect_any: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """What the AS remembers about an access token it issued (never the token itself)."""
+
+    jti: str
+    client_id: str
+    subject: str
+    scope: str
+    audience: str | tuple[str, ...]
+    issued_at: int
+    expires_at: int
+    jkt: str | None = None
+    x5t_s256: str | None = None
+    revoked_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationEntry:
+    """Tokens of ``kind`` = ``value`` issued at or before ``revoked_at`` are revoked."""
+
+    kind: RevocationKind
+    value: str
+    revoked_at: int
+    forget_after: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One admin action: who, what, how many (tokens appear as hash prefixes only)."""
+
+    at: int
+    actor: str
+    action: str
+    target_kind: str
+    target: str
+    count: int
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for a SQLite or PostgreSQL URL (SQLite: WAL, busy timeout, foreign keys).
+
+    Raises:
+        ConfigurationError: not a valid URL, or another database.
+    """
+    from sqlalchemy import create_engine
+
+    try:
+        parsed = make_url(url)
+        parsed.port  # noqa: B018 -- a port that is not a number fails here, not on connect
+    except (ArgumentError, ValueError):
+        raise ConfigurationError("invalid database URL") from None  # may hold a password
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigurationError("the database must be SQLite or PostgreSQL")
+    options: dict[str, Any] = {"hide_parameters": True}
+    if backend == "sqlite":
+        database = parsed.database or ""
+        in_memory = (
+            database in ("", ":memory:")
+            or database.startswith("file::memory:")
+            or parsed.query.get("mode") == "memory"
+            or "mode=memory" in database
+        )
+        if in_memory:
+            raise ConfigurationError("the AS needs a SQLite file, not an in-memory database")
+        _create_private_file(database)
+        options["connect_args"] = {"timeout": _SQLITE_BUSY_TIMEOUT, "check_same_thread": False}
+    elif parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif parsed.drivername != "postgresql+psycopg":
+        raise ConfigurationError("PostgreSQL is used through psycopg 3 (postgresql+psycopg://)")
+    engine = create_engine(parsed, **options)
+    if backend == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _create_private_file(path: str) -> None:
+    """Create the database file readable by its owner only (it holds private signing keys)."""
+    if path.startswith("file:"):
+        return  # a URI filename: SQLite opens it; the directory's 0700 protects it
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    except OSError:
+        return  # the connection attempt reports it as StorageUnavailable
+    os.close(fd)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL: a commit is durable once written to the log, which a killed process cannot undo;
+    # NORMAL syncs at checkpoints (a power loss may lose the last commits, a crash does not).
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _storage_error(exc: SQLAlchemyError) -> StorageUnavailable:
+    driver = getattr(exc, "orig", None)
+    name = type(exc).__name__ if driver is None else type(driver).__name__
+    return StorageUnavailable(f"database error: {name}")
+
+
+class Store:
+    """The AS database. Call :meth:`migrate` once at start-up (idempotent).
+
+    Args:
+        engine: an engine from :func:`open_engine` (the store disposes of it in :meth:`close`).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine: Final = engine
+        self.dialect: Final = engine.dialect.name
+        # SQLite has one writer at a time: queue writers in-process instead of busy-waiting.
+        self._write_lock: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if self.dialect == "sqlite" else contextlib.nullcontext()
+        )
+        insert_fn = sqlite.insert if self.dialect == "sqlite" else postgresql.insert
+        stmt = insert_fn(schema.replay).values(key=bindparam("k"), expires_at=bindparam("e"))
+        # Wins iff the key is new or its earlier use has expired (see replay/sql.py).
+        self._replay_add: Final = stmt.on_conflict_do_update(
+            index_elements=[schema.replay.c.key],
+            set_={"expires_at": stmt.excluded.expires_at},
+            where=schema.replay.c.expires_at <= bindparam("now"),
+        ).returning(schema.replay.c.key)
+        larger = func.max if self.dialect == "sqlite" else func.greatest
+        rstmt = insert_fn(schema.revocations).values(
+            kind=bindparam("kind"),
+            value=bindparam("value"),
+            revoked_at=bindparam("revoked_at"),
+            forget_after=bindparam("forget_after"),
+        )
+        self._revocation_upsert: Final = rstmt.on_conflict_do_update(
+            index_elements=[schema.revocations.c.kind, schema.revocations.c.value],
+            # Both only move forward: a second revocation from a process whose clock lags
+            # must not un-revoke tokens issued in between (or forget the entry early).
+            set_={
+                "revoked_at": larger(schema.revocations.c.revoked_at, rstmt.excluded.revoked_at),
+                "forget_after": larger(
+                    schema.revocations.c.forget_after, rstmt.excluded.forget_after
+                ),
+            },
+        )
+        self._writes = 0
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Open the database at ``url`` and bring its schema to the current version."""
+        store = cls(open_engine(url))
+        try:
+            store.migrate()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        try:
+            with self._write_lock, self._engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise _storage_error(exc) from None
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self._engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise _storage_error(exc) from None
+
+    def schema_version(self) -> int:
+        """How many migrations have been applied (0 for an empty database)."""
+        with self._read() as conn:
+            if not self._engine.dialect.has_table(conn, schema.meta.name):
+                return 0
+            row = conn.execute(
+                select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")
+            ).first()
+        return int(row[0]) if row is not None else 0
+
+    def migrate(self) -> int:
+        """Apply every migration not yet applied, each in its own transaction; return the version.
+
+        Raises:
+            ConfigurationError: the database is newer than this proofbound.
+        """
+        with self._write() as conn:
+            schema.meta.create(conn, checkfirst=True)
+        version = self.schema_version()
+        if version > len(schema.MIGRATIONS):
+            raise ConfigurationError(
+                f"database schema version {version} is newer than this proofbound "
+                f"({len(schema.MIGRATIONS)})"
+            )
+        for number, migration in enumerate(schema.MIGRATIONS[version:], start=version + 1):
+            with self._write() as conn:
+                migration(conn)
+                row = {"key": "schema_version", "value": str(number)}
+                if number == 1:
+                    conn.execute(insert(schema.meta).values(row))
+                else:
+                    conn.execute(
+                        update(schema.meta)
+                        .where(schema.meta.c.key == "schema_version")
+                        .values(value=str(number))
+                    )
+        return len(schema.MIGRATIONS)
+
+    def ensure_meta(self, key: str, value: str) -> str:
+        """The stored value of ``key``, storing ``value`` first if there is none (race-free:
+        of two processes starting at once, both end up with the first one's value)."""
+        t = schema.meta
+        insert_fn = sqlite.insert if self.dialect == "sqlite" else postgresql.insert
+        with self._write() as conn:
+            conn.execute(
+                insert_fn(t)
+                .values(key=key, value=value)
+                .on_conflict_do_nothing(index_elements=[t.c.key])
+            )
+            row = conn.execute(select(t.c.value).where(t.c.key == key)).first()
+        if row is None:  # pragma: no cover - the insert above guarantees a row
+            raise StorageUnavailable("meta value vanished")
+        return str(row[0])
+
+    def close(self) -> None:
+        """Release every connection."""
+        self._engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Store(url={self._engine.url.render_as_string(hide_password=True)!r})"
+
+    # -- signing keys ---------------------------------------------------------------------------
+
+    def signing_keys(self) -> list[StoredKey]:
+        """Every stored signing key, oldest activation first."""
+        t = schema.signing_keys
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.c.private_jwk, t.c.alg, t.c.created_at, t.c.activates_at).order_by(
+                    t.c.activates_at, t.c.created_at
+                )
+            ).all()
+        return [
+            StoredKey(load_private_key(row[0], row[1]), int(row[2]), int(row[3])) for row in rows
+        ]
+
+    def add_signing_key(self, key: SigningKey, *, created_at: int, activates_at: int) -> None:
+        """Store a new signing key."""
+        with self._write() as conn:
+            conn.execute(
+                insert(schema.signing_keys).values(
+                    kid=key.kid,
+                    alg=key.alg,
+                    private_jwk=json.dumps(key.private_jwk()),
+                    created_at=created_at,
+                    activates_at=activates_at,
+                )
+            )
+
+    def delete_signing_keys(self, kids: Sequence[str]) -> None:
+        """Forget keys that no longer sign or verify anything."""
+        if not kids:
+            return
+        with self._write() as conn:
+            conn.execute(delete(schema.signing_keys).where(schema.signing_keys.c.kid.in_(kids)))
+
+    # -- clients --------------------------------------------------------------------------------
+
+    def add_client(self, client: ClientRecord) -> None:
+        """Register a client (its ``client_id`` must be new)."""
+        with self._write() as conn:
+            conn.execute(
+                insert(schema.clients).values(
+                    client_id=client.client_id,
+                    auth_method=client.auth_method,
+                    metadata=json.dumps(dict(client.metadata), separators=(",", ":")),
+                    secret_hash=client.secret_hash,
+                    introspect_any=client.introspect_any,
+                    created_at=client.created_at,
+                )
+            )
+
+    def get_client(self, client_id: str) -> ClientRecord | None:
+        """The client registered as ``client_id``, or None."""
+        t = schema.clients
+        with self._read() as conn:
+            row = conn.execute(select(t).where(t.c.client_id == client_id)).first()
+        if row is None:
+            return None
+        return ClientRecord(
+            client_id=row.client_id,
+            auth_method=row.auth_method,
+            metadata=json.loads(row.metadata),
+            created_at=int(row.created_at),
+            secret_hash=row.secret_hash,
+            introspect_any=bool(row.introspect_any),
+        )
+
+    # -- tokens and single-use identifiers -----------------------------------------------------
+
+    def record_issuance(
+        self, token: TokenRecord, single_use: Sequence[tuple[bytes, int]], *, now: int
+    ) -> None:
+        """In one transaction: spend every single-use key and remember the token.
+
+        Raises:
+            ReplayDetected: a key was already spent (nothing is written).
+            StorageUnavailable: the database failed (nothing is written).
+        """
+        with self._write() as conn:
+            for index, (key, expires_at) in enumerate(single_use):
+                won = conn.execute(
+                    self._replay_add, {"k": key, "e": expires_at, "now": now}
+                ).first()
+                if won is None:
+                    raise ReplayDetected(index)  # rolls the transaction back
+            conn.execute(
+                insert(schema.tokens).values(
+                    jti=token.jti,
+                    client_id=token.client_id,
+                    subject=token.subject,
+                    jkt=token.jkt,
+                    x5t_s256=token.x5t_s256,
+                    scope=token.scope,
+                    audience=json.dumps(
+                        token.audience if isinstance(token.audience, str) else list(token.audience)
+                    ),
+                    issued_at=token.issued_at,
+                    expires_at=token.expires_at,
+                )
+            )
+            self._writes += 1
+            if self._writes % _PURGE_EVERY == 0:
+                self._purge(conn, now)
+
+    def _purge(self, conn: Connection, now: int) -> None:
+        conn.execute(delete(schema.replay).where(schema.replay.c.expires_at <= now))
+        conn.execute(delete(schema.revocations).where(schema.revocations.c.forget_after <= now))
+        conn.execute(delete(schema.tokens).where(schema.tokens.c.expires_at <= now))
+
+    def get_token(self, jti: str) -> TokenRecord | None:
+        """The record of the token with ``jti``, or None (unknown, or purged after expiry)."""
+        t = schema.tokens
+        with self._read() as conn:
+            row = conn.execute(select(t).where(t.c.jti == jti)).first()
+        if row is None:
+            return None
+        audience = json.loads(row.audience)
+        return TokenRecord(
+            jti=row.jti,
+            client_id=row.client_id,
+            subject=row.subject,
+            scope=row.scope,
+            audience=audience if isinstance(audience, str) else tuple(audience),
+            issued_at=int(row.issued_at),
+            expires_at=int(row.expires_at),
+            jkt=row.jkt,
+            x5t_s256=row.x5t_s256,
+            revoked_at=None if row.revoked_at is None else int(row.revoked_at),
+        )
+
+    def revoke(
+        self,
+        kind: RevocationKind,
+        value: str,
+        *,
+        now: int,
+        forget_after: int,
+        audit: AuditEntry | None = None,
+    ) -> int:
+        """Revoke every unexpired token of ``kind`` = ``value`` issued up to ``now``.
+
+        Records a revocation entry (for the feed) and, if given, the audit entry, in the same
+        transaction. Returns how many live tokens were revoked.
+        """
+        if kind not in REVOCATION_KINDS:
+            raise ValueError("unknown revocation kind")
+        t = schema.tokens
+        column = {"jti": t.c.jti, "jkt": t.c.jkt, "x5t#S256": t.c.x5t_s256}.get(kind, t.c.client_id)
+        with self._write() as conn:
+            result = conn.execute(
+                update(t)
+                .where(
+                    and_(
+                        column == value,
+                        t.c.revoked_at.is_(None),
+                        t.c.expires_at > now,
+                        t.c.issued_at <= now,
+                    )
+                )
+                .values(revoked_at=now)
+            )
+            count = int(result.rowcount or 0)
+            conn.execute(
+                self._revocation_upsert,
+                {"kind": kind, "value": value, "revoked_at": now, "forget_after": forget_after},
+            )
+            if audit is not None:
+                conn.execute(
+                    insert(schema.audit_log).values(
+                        at=audit.at,
+                        actor=audit.actor,
+                        action=audit.action,
+                        target_kind=audit.target_kind,
+                        target=audit.target,
+                        count=count,
+                    )
+                )
+        return count
+
+    def revocations(self, *, now: int) -> list[RevocationEntry]:
+        """Every revocation entry that may not be forgotten yet, oldest first."""
+        r = schema.revocations
+        with self._read() as conn:
+            rows = conn.execute(
+                select(r.c.kind, r.c.value, r.c.revoked_at, r.c.forget_after)
+                .where(r.c.forget_after > now)
+                .order_by(r.c.revoked_at, r.c.id)
+            ).all()
+        return [RevocationEntry(row[0], row[1], int(row[2]), int(row[3])) for row in rows]
+
+    def is_revoked(self, token: TokenRecord) -> bool:
+        """Whether ``token`` is revoked, by itself or through its key, certificate or client."""
+        if token.revoked_at is not None:
+            return True
+        r = schema.revocations
+        conditions = [and_(r.c.kind == "jti", r.c.value == token.jti)]
+        conditions.append(and_(r.c.kind == "client_id", r.c.value == token.client_id))
+        if token.jkt is not None:
+            conditions.append(and_(r.c.kind == "jkt", r.c.value == token.jkt))
+        if token.x5t_s256 is not None:
+            conditions.append(and_(r.c.kind == "x5t#S256", r.c.value == token.x5t_s256))
+        with self._read() as conn:
+            row = conn.execute(
+                select(r.c.id).where(and_(or_(*conditions), r.c.revoked_at >= token.issued_at))
+            ).first()
+        return row is not None
+
+    def audit_entries(self) -> list[AuditEntry]:
+        """The audit log, oldest first."""
+        a = schema.audit_log
+        with self._read() as conn:
+            rows = conn.execute(
+                select(
+                    a.c.at, a.c.actor, a.c.action, a.c.target_kind, a.c.target, a.c.count
+                ).order_by(a.c.id)
+            ).all()
+        return [AuditEntry(int(r[0]), r[1], r[2], r[3], r[4], int(r[5])) for r in rows]
+
+    def spend(self, key: bytes, *, expires_at: int, now: int) -> bool:
+        """Spend one single-use key on its own; False if it was spent before."""
+        with self._write() as conn:
+            return (
+                conn.execute(self._replay_add, {"k": key, "e": expires_at, "now": now}).first()
+                is not None
+            )

@@ -1,0 +1,1 @@
+"""End-to-end tests of ``proofbound serve`` run as a real subprocess."""
