@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-dev
 PURE   := .venv-pure
 SOURCES := $(shell find src -name '*.py') setup.py
 
-.PHONY: demo test test-pure lint bench venv clean
+.PHONY: demo test test-pure lint bench bench-as venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+bench-as: $(STAMP)
+	$(BIN)/python -m bench.as_tokens
 
 clean:
 	rm -rf $(VENV) $(PURE) build .pytest_cache .mypy_cache .ruff_cache

@@ -1176,7 +1176,9 @@ CASES: list[Case] = [
     jwt_case(
         "rfc7523_s3_assertion_kid_unknown", Reason.CLIENT_ASSERTION_KEY, hdr={"kid": "no-such-kid"}
     ),
-    jwt_case("rfc7523_s3_assertion_kid_not_a_string", Reason.CLIENT_ASSERTION_KEY, hdr={"kid": 5}),
+    jwt_case(
+        "rfc7523_s3_assertion_kid_not_a_string", Reason.CLIENT_ASSERTION_MALFORMED, hdr={"kid": 5}
+    ),
     jwt_case(
         "rfc7523_s3_assertion_wrong_kty_okp_for_ec_client",
         Reason.CLIENT_ASSERTION_KEY,

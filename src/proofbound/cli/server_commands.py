@@ -275,6 +275,10 @@ def _run(settings: ServerSettings, url: str, host: str, port: int, log_level: st
             access_log=False,  # our own log lines name clients and hash prefixes, never tokens
             lifespan="off",
             server_header=False,
+            # The peer address must be the TCP peer: uvicorn's own X-Forwarded-For handling
+            # would let a client on a trusted address pose as any other (RFC 8705 §6.5 trust
+            # is decided by proofbound's --trusted-proxy alone).
+            proxy_headers=False,
             log_config=None,
         )
         _log.warning("proofbound AS %s listening on http://%s:%d", settings.issuer, host, port)

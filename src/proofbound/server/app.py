@@ -25,7 +25,7 @@ import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from anyio import to_thread
 from starlette.applications import Starlette
@@ -71,6 +71,7 @@ from proofbound.storage.store import Store
 __all__ = ["AuthorizationServer", "create_app"]
 
 _log: Final = logging.getLogger("proofbound.server")
+_T = TypeVar("_T")
 _NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _NONCE_SECRET_KEY: Final = "dpop_nonce_secret"  # noqa: S105 -- the name of a row
 
@@ -141,6 +142,7 @@ class AuthorizationServer:
     ) -> None:
         self.settings: Final = settings
         self.store: Final = store
+        self._inline: Final = store.dialect == "sqlite"
         self.clock: Final = clock or SystemClock()
         now = self.clock.now()
         self.keyring: Final = Keyring(store, alg=settings.signing_alg, now=now)
@@ -161,6 +163,14 @@ class AuthorizationServer:
         self.revoker: Final = Revoker(
             store, self.keyring, max_token_ttl=settings.access_token_ttl, publisher=publisher
         )
+
+    async def _blocking(self, work: Callable[[], _T]) -> _T:
+        """Run database-bound work: inline for the embedded SQLite store, whose work is
+        local and sub-millisecond (a thread hop costs more than it spares the loop); in a
+        worker thread for PostgreSQL, whose round trips would stall the event loop."""
+        if self._inline:
+            return work()
+        return await to_thread.run_sync(work)
 
     def _nonce_secret(self) -> bytes:
         # Shared through the database, so every process of this AS accepts the others' nonces.
@@ -238,7 +248,7 @@ class AuthorizationServer:
                 dpop=request.headers.getlist("dpop"),
                 certificate=self.certificate(request),
             )
-            issued = await to_thread.run_sync(
+            issued = await self._blocking(
                 lambda: self.tokens.handle(token_request, now=self.clock.now())
             )
         except Exception as exc:

@@ -24,6 +24,8 @@ import binascii
 import hashlib
 import hmac
 import ipaddress
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,9 +36,9 @@ from cryptography import x509
 from cryptography.x509 import verification
 
 from proofbound.errors import InvalidClient, InvalidKey, InvalidRequest, Reason
-from proofbound.jwk.algorithms import alg_spec
+from proofbound.jwk.algorithms import AlgSpec, alg_spec
 from proofbound.jwk.keys import public_key_from_jwk
-from proofbound.jwk.signatures import verify
+from proofbound.jwk.signatures import Verifier, prepare_verifier
 from proofbound.jws import MalformedJWS, decode_segment, split_compact
 from proofbound.mtls.certificate import ClientCertificate
 from proofbound.server.config import ServerSettings
@@ -46,6 +48,7 @@ from proofbound.storage.store import ClientRecord
 __all__ = [
     "ASSERTION_TYPE",
     "AuthenticatedClient",
+    "CLIENT_CACHE_SECONDS",
     "ClientAuthenticator",
     "JwksResolver",
     "assertion_replay_key",
@@ -55,7 +58,12 @@ __all__ = [
 #: RFC 7523 §2.2.
 ASSERTION_TYPE: Final = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
+#: How long a registration (and its parsed keys) is reused before it is read again.
+CLIENT_CACHE_SECONDS: Final = 30
+
 _MAX_ASSERTION: Final = 8192
+_MAX_CACHED_CLIENTS: Final = 10_000
+_MAX_CANDIDATES: Final = 5
 _MAX_JTI: Final = 256
 
 #: Returns the JWKS a client registered by ``jwks_uri`` (may raise StorageUnavailable).
@@ -147,6 +155,11 @@ class ClientAuthenticator:
         self._trust: Final = (
             verification.Store(list(settings.client_ca)) if settings.client_ca else None
         )
+        # Registrations do not change once made: keep them, and the verifiers of their keys,
+        # for a short while instead of reading and parsing them on every request.
+        self._clients: dict[str, tuple[float, ClientRecord]] = {}
+        self._verifiers: dict[tuple[str, str | None, str], tuple[Verifier, ...]] = {}
+        self._lock = threading.Lock()
 
     def authenticate(
         self,
@@ -212,9 +225,20 @@ class ClientAuthenticator:
     # -- shared ---------------------------------------------------------------------------------
 
     def _client(self, client_id: str) -> ClientRecord:
-        client = self._find(client_id) if len(client_id) <= 128 else None
+        if len(client_id) > 128:
+            raise _fail(Reason.CLIENT_UNKNOWN)
+        now = time.monotonic()
+        cached = self._clients.get(client_id)
+        if cached is not None and now - cached[0] < CLIENT_CACHE_SECONDS:
+            return cached[1]
+        client = self._find(client_id)
         if client is None:
             raise _fail(Reason.CLIENT_UNKNOWN)
+        with self._lock:
+            if len(self._clients) >= _MAX_CACHED_CLIENTS:
+                self._clients.clear()
+                self._verifiers.clear()
+            self._clients[client.client_id] = (now, client)
         return client
 
     @staticmethod
@@ -284,24 +308,44 @@ class ClientAuthenticator:
         if "crit" in header:
             raise _fail(Reason.CLIENT_ASSERTION_MALFORMED, "crit is not understood")
         kid = header.get("kid")
-        candidates = [
-            k
-            for k in self._keys(client)
-            if k.get("kty") == spec.kty
-            and (kid is None or k.get("kid") == kid)
-            and k.get("alg", spec.name) == spec.name
-            and k.get("use", "sig") == "sig"
-        ]
-        if not candidates:
+        if kid is not None and not isinstance(kid, str):
+            raise _fail(Reason.CLIENT_ASSERTION_MALFORMED, "kid is not a string")
+        uses_uri = "jwks" not in client.metadata
+        cache_key = (client.client_id, kid, spec.name)
+        checks = None if uses_uri else self._verifiers.get(cache_key)
+        if checks is None:
+            checks = self._candidate_verifiers(client, kid, spec)
+            if not uses_uri:  # a fetched document may change; the fetcher caches it
+                with self._lock:
+                    self._verifiers[cache_key] = checks
+        if not checks:
             raise _fail(Reason.CLIENT_ASSERTION_KEY)
-        for jwk in candidates[:5]:
-            try:
-                key = public_key_from_jwk({k: v for k, v in jwk.items() if k != "x5c"}, spec)
-            except InvalidKey:
-                continue
-            if verify(spec, key, data, signature):
+        for check in checks:
+            if check(data, signature):
                 return
         raise _fail(Reason.CLIENT_ASSERTION_SIGNATURE)
+
+    def _candidate_verifiers(
+        self, client: ClientRecord, kid: str | None, spec: AlgSpec
+    ) -> tuple[Verifier, ...]:
+        """Signature checks for the registered keys that may have made the assertion."""
+        checks: list[Verifier] = []
+        for jwk in self._keys(client):
+            if (
+                jwk.get("kty") != spec.kty
+                or (kid is not None and jwk.get("kid") != kid)
+                or jwk.get("alg", spec.name) != spec.name
+                or jwk.get("use", "sig") != "sig"
+            ):
+                continue
+            try:
+                key = public_key_from_jwk({k: v for k, v in jwk.items() if k != "x5c"}, spec)
+                checks.append(prepare_verifier(spec, key))
+            except (InvalidKey, TypeError):
+                continue
+            if len(checks) == _MAX_CANDIDATES:
+                break
+        return tuple(checks)
 
     def _assertion_claims(
         self, client_id: str, claims: Mapping[str, Any], endpoint: str, now: int

@@ -184,6 +184,36 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+class _Prepared:
+    """A SQLAlchemy statement compiled once for the engine's dialect, executed on a driver
+    cursor with values in a fixed order (the dialect's own parameter style)."""
+
+    __slots__ = ("_names", "_positional", "sql")
+
+    def __init__(self, statement: Any, engine: Engine, names: Sequence[str]) -> None:
+        compiled = statement.compile(dialect=engine.dialect)
+        self.sql: Final = str(compiled)
+        self._positional: Final = compiled.positional
+        order = list(compiled.positiontup or ()) if compiled.positional else list(names)
+        if sorted(order) != sorted(names):
+            raise ConfigurationError("prepared statement parameters do not match")
+        self._names: Final = tuple(names), tuple(order)
+
+    def execute(self, cursor: Any, values: Sequence[Any]) -> None:
+        """Run the statement with ``values`` given in the order of ``names``."""
+        names, order = self._names
+        by_name = dict(zip(names, values, strict=True))
+        if self._positional:
+            cursor.execute(self.sql, tuple(by_name[n] for n in order))
+        else:
+            cursor.execute(self.sql, by_name)
+
+
+def _rollback_quietly(raw: Any) -> None:
+    with contextlib.suppress(Exception):  # broken connection: the pool discards it
+        raw.rollback()
+
+
 def _storage_error(exc: SQLAlchemyError) -> StorageUnavailable:
     driver = getattr(exc, "orig", None)
     name = type(exc).__name__ if driver is None else type(driver).__name__
@@ -231,6 +261,17 @@ class Store:
             },
         )
         self._writes = 0
+        self._dbapi_error: Final[type[Exception]] = engine.dialect.loaded_dbapi.Error
+        self._sql_replay_add: Final = _Prepared(self._replay_add, engine, ("k", "e", "now"))
+        token_columns = (
+            "jti", "client_id", "subject", "jkt", "x5t_s256", "scope", "audience",
+            "issued_at", "expires_at",
+        )  # fmt: skip
+        self._sql_token_insert: Final = _Prepared(
+            insert(schema.tokens).values({c: bindparam(c) for c in token_columns}),
+            engine,
+            token_columns,
+        )
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -400,31 +441,51 @@ class Store:
             ReplayDetected: a key was already spent (nothing is written).
             StorageUnavailable: the database failed (nothing is written).
         """
-        with self._write() as conn:
-            for index, (key, expires_at) in enumerate(single_use):
-                won = conn.execute(
-                    self._replay_add, {"k": key, "e": expires_at, "now": now}
-                ).first()
-                if won is None:
-                    raise ReplayDetected(index)  # rolls the transaction back
-            conn.execute(
-                insert(schema.tokens).values(
-                    jti=token.jti,
-                    client_id=token.client_id,
-                    subject=token.subject,
-                    jkt=token.jkt,
-                    x5t_s256=token.x5t_s256,
-                    scope=token.scope,
-                    audience=json.dumps(
-                        token.audience if isinstance(token.audience, str) else list(token.audience)
-                    ),
-                    issued_at=token.issued_at,
-                    expires_at=token.expires_at,
-                )
-            )
-            self._writes += 1
-            if self._writes % _PURGE_EVERY == 0:
+        audience = json.dumps(
+            token.audience if isinstance(token.audience, str) else list(token.audience)
+        )
+        row = (
+            token.jti,
+            token.client_id,
+            token.subject,
+            token.jkt,
+            token.x5t_s256,
+            token.scope,
+            audience,
+            token.issued_at,
+            token.expires_at,
+        )
+        # The hot write of the token endpoint: prepared SQL on the driver connection, one
+        # transaction (SQLAlchemy's statement machinery costs more than the write itself).
+        with self._write_lock:
+            raw = self._raw_connection()
+            try:
+                cursor = raw.cursor()
+                for index, (key, expires_at) in enumerate(single_use):
+                    self._sql_replay_add.execute(cursor, (key, expires_at, now))
+                    if cursor.fetchone() is None:
+                        raw.rollback()
+                        raise ReplayDetected(index)
+                self._sql_token_insert.execute(cursor, row)
+                cursor.close()
+                raw.commit()
+            except self._dbapi_error as exc:
+                _rollback_quietly(raw)
+                raise StorageUnavailable(f"database error: {type(exc).__name__}") from None
+            finally:
+                raw.close()
+        self._writes += 1
+        if self._writes % _PURGE_EVERY == 0:
+            with self._write() as conn:
                 self._purge(conn, now)
+
+    def _raw_connection(self) -> Any:
+        try:
+            return self._engine.raw_connection()
+        except SQLAlchemyError as exc:
+            raise _storage_error(exc) from None
+        except self._dbapi_error as exc:  # the pool hands the driver's error through
+            raise StorageUnavailable(f"database error: {type(exc).__name__}") from None
 
     def _purge(self, conn: Connection, now: int) -> None:
         conn.execute(delete(schema.replay).where(schema.replay.c.expires_at <= now))
