@@ -31,6 +31,7 @@ from typing import ClassVar, Final
 
 __all__ = [
     "ConfigurationError",
+    "InsufficientScope",
     "InvalidClient",
     "InvalidClientMetadata",
     "InvalidDPoPProof",
@@ -39,6 +40,7 @@ __all__ = [
     "InvalidScope",
     "InvalidTarget",
     "InvalidToken",
+    "MissingCredentials",
     "OAuthError",
     "ProofboundError",
     "Reason",
@@ -98,6 +100,12 @@ class Reason(enum.StrEnum):
     CERT_MALFORMED = "cert_malformed"
     CERT_MISMATCH = "cert_mismatch"
 
+    TOKEN_SCHEME = "token_scheme"  # RFC 9449 §7.2: bound token as Bearer, or DPoP + unbound
+    TOKEN_BINDING_REQUIRED = "token_binding_required"  # the route needs a binding it lacks
+    TOKEN_REVOKED = "token_revoked"  # revoked by jti, key, certificate or client
+    TOKEN_INACTIVE = "token_inactive"  # RFC 7662: introspection says active=false
+    CREDENTIALS_MISSING = "credentials_missing"  # RFC 6750 §3.1: no error code in the challenge
+    SCOPE_INSUFFICIENT = "scope_insufficient"  # RFC 6750 §3.1: 403
     TOKEN_UNKNOWN = "token_unknown"  # a registration/admin token, or a token not issued here
     TOKEN_FOREIGN = "token_foreign"  # RFC 7009 §2.1: a client revoking another client's token
 
@@ -178,6 +186,12 @@ _DESCRIPTIONS: Final[dict[Reason, str]] = {
     Reason.CERT_MISSING: "Client certificate is required",
     Reason.CERT_MALFORMED: "Client certificate is malformed",
     Reason.CERT_MISMATCH: "Client certificate does not match the token",
+    Reason.TOKEN_SCHEME: "Token presented under the wrong authorization scheme",
+    Reason.TOKEN_BINDING_REQUIRED: "A sender-constrained token is required",
+    Reason.TOKEN_REVOKED: "Access token has been revoked",
+    Reason.TOKEN_INACTIVE: "Access token is not active",
+    Reason.CREDENTIALS_MISSING: "Authentication is required",
+    Reason.SCOPE_INSUFFICIENT: "The access token lacks a required scope",
     Reason.TOKEN_UNKNOWN: "Token is not recognised",
     Reason.TOKEN_FOREIGN: "The token was not issued to this client",
     Reason.REQUEST_MALFORMED: "Request is malformed",
@@ -325,6 +339,22 @@ class InvalidToken(OAuthError):
     """``invalid_token`` (RFC 6750 §3.1, RFC 9068 §4, RFC 8705 §3)."""
 
     error = "invalid_token"
+
+
+class InsufficientScope(OAuthError):
+    """``insufficient_scope`` (RFC 6750 §3.1): 403 with the scopes needed."""
+
+    error = "insufficient_scope"
+
+    def __init__(self, reason: Reason, *, scopes: tuple[str, ...] = (), detail: str = "") -> None:
+        super().__init__(reason, detail=detail)
+        self.scopes: Final = scopes
+
+
+class MissingCredentials(OAuthError):
+    """The request carried no credentials: a challenge without an error code (RFC 6750 §3.1)."""
+
+    error = ""
 
 
 class InvalidDPoPProof(OAuthError):

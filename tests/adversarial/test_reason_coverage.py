@@ -20,11 +20,13 @@ from proofbound import (
     UseDPoPNonce,
 )
 from proofbound.errors import (
+    InsufficientScope,
     InvalidClient,
     InvalidClientMetadata,
     InvalidRequest,
     InvalidScope,
     InvalidTarget,
+    MissingCredentials,
     UnauthorizedClient,
     UnsupportedGrantType,
 )
@@ -41,6 +43,7 @@ from . import (
     test_proof_header_framing,
     test_proof_signature,
     test_replay,
+    test_resource_guard,
 )
 from ._support import Case
 
@@ -56,6 +59,7 @@ TABLES: tuple[ModuleType, ...] = (
     test_binding_and_certs,
     test_keys_and_config,
     test_authorization_server,
+    test_resource_guard,
 )
 
 # The class each reason may be raised with (errors.py, binding.py: PROOF_MISSING also comes from
@@ -73,9 +77,11 @@ _CLASSES: dict[type[ProofboundError], set[str]] = {
     InvalidClient: {"client_"},
     UnauthorizedClient: {"grant_type_unauthorized", "token_foreign"},
     UnsupportedGrantType: {"grant_type_unsupported"},
-    InvalidScope: {"scope_"},
+    InvalidScope: {"scope_invalid"},
     InvalidTarget: {"target_"},
     InvalidClientMetadata: {"metadata_"},
+    MissingCredentials: {"credentials_"},
+    InsufficientScope: {"scope_insufficient"},
 }
 
 

@@ -12,7 +12,10 @@ Status codes (the exception decides nothing about HTTP; this module does):
 error                    status  challenge
 =======================  ======  ==========================================================
 no credentials           401     one per accepted scheme, no ``error`` (RFC 6750 §3)
+(``MissingCredentials``)
+``InvalidRequest``       400     ``error="invalid_request"`` on the request's scheme
 ``InvalidToken``         401     ``error="invalid_token"`` on the request's scheme
+``InsufficientScope``    403     ``error="insufficient_scope"``, ``scope="…"`` (§3.1)
 ``InvalidDPoPProof``     401     ``DPoP error="invalid_dpop_proof"`` (RFC 9449 §7.1)
 ``UseDPoPNonce``         401     ``DPoP error="use_dpop_nonce"`` + ``DPoP-Nonce`` (§9)
 ``StorageUnavailable``   503     none; no detail (fail closed)
@@ -20,7 +23,8 @@ anything else            503     none; no detail
 =======================  ======  ==========================================================
 
 Every challenge of the ``DPoP`` scheme carries ``algs`` (§7.1); responses with a ``DPoP-Nonce``
-also carry ``Cache-Control: no-store`` (§8.2).
+also carry ``Cache-Control: no-store`` (§8.2). With a ``resource_metadata`` URL, every challenge
+carries it (RFC 9728 §5.1).
 """
 
 from __future__ import annotations
@@ -30,7 +34,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from proofbound.errors import InvalidDPoPProof, InvalidToken, ProofboundError, UseDPoPNonce
+from proofbound.errors import (
+    InsufficientScope,
+    InvalidDPoPProof,
+    InvalidRequest,
+    InvalidToken,
+    MissingCredentials,
+    ProofboundError,
+    UseDPoPNonce,
+)
 
 __all__ = [
     "Challenge",
@@ -106,6 +118,7 @@ def _challenge(
     error: ProofboundError | None,
     algs: Sequence[str],
     realm: str | None,
+    resource_metadata: str | None,
 ) -> Challenge:
     params: list[tuple[str, str]] = []
     if realm is not None:
@@ -113,8 +126,12 @@ def _challenge(
     if error is not None:
         params.append(("error", error.error))
         params.append(("error_description", error.description))
+        if isinstance(error, InsufficientScope) and error.scopes:
+            params.append(("scope", " ".join(error.scopes)))
     if scheme == "DPoP":
         params.append(("algs", " ".join(algs)))
+    if resource_metadata is not None:
+        params.append(("resource_metadata", resource_metadata))
     return Challenge(scheme, tuple(params))
 
 
@@ -125,6 +142,7 @@ def resource_error_response(
     accepted_schemes: Sequence[Scheme],
     algs: Sequence[str],
     realm: str | None = None,
+    resource_metadata: str | None = None,
 ) -> ResourceErrorResponse:
     """Map an error (``None``: no credentials) to the resource's status and headers.
 
@@ -138,24 +156,42 @@ def resource_error_response(
         accepted_schemes: the schemes this resource accepts, in challenge order.
         algs: the DPoP proof algorithms accepted (the ``algs`` parameter).
         realm: optional ``realm``.
+        resource_metadata: the RFC 9728 metadata URL, added to every challenge.
     """
     if not accepted_schemes:
         raise ValueError("at least one accepted scheme is required")
     if not algs or any(_TOKEN.fullmatch(alg) is None for alg in algs):
         raise ValueError("algs must be a non-empty list of tokens")
-    if error is not None and not isinstance(error, InvalidToken | InvalidDPoPProof | UseDPoPNonce):
+    if isinstance(error, MissingCredentials):
+        error = None
+    rendered = InvalidToken | InvalidDPoPProof | UseDPoPNonce | InvalidRequest | InsufficientScope
+    if error is not None and not isinstance(error, rendered):
         return ResourceErrorResponse(503, (("Cache-Control", "no-store"),))
     target: Scheme | None = None
     if error is not None:
         target = "DPoP" if isinstance(error, InvalidDPoPProof | UseDPoPNonce) else request_scheme
+        if target is None:  # a malformed Authorization header: answer on every scheme
+            target = accepted_schemes[0]
     schemes = list(accepted_schemes)
     if target is not None and target not in schemes:
         schemes.append(target)
     challenges = [
-        _challenge(s, error=error if s == target else None, algs=algs, realm=realm) for s in schemes
+        _challenge(
+            s,
+            error=error if s == target else None,
+            algs=algs,
+            realm=realm,
+            resource_metadata=resource_metadata,
+        )
+        for s in schemes
     ]
     headers = [("WWW-Authenticate", render_challenges(challenges))]
     if isinstance(error, UseDPoPNonce):
         headers.append(("DPoP-Nonce", error.nonce))
         headers.append(("Cache-Control", "no-store"))
-    return ResourceErrorResponse(401, tuple(headers))
+    status = 401
+    if isinstance(error, InvalidRequest):
+        status = 400
+    elif isinstance(error, InsufficientScope):
+        status = 403
+    return ResourceErrorResponse(status, tuple(headers))
