@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-dev
 PURE   := .venv-pure
 SOURCES := $(shell find src -name '*.py') setup.py
 
-.PHONY: demo test test-pure lint bench bench-as venv clean
+.PHONY: demo test test-pure lint bench bench-as bench-guard venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ bench: $(STAMP)
 
 bench-as: $(STAMP)
 	$(BIN)/python -m bench.as_tokens
+
+bench-guard: $(STAMP)
+	$(BIN)/python -m bench.guard
 
 clean:
 	rm -rf $(VENV) $(PURE) build .pytest_cache .mypy_cache .ruff_cache

@@ -19,12 +19,13 @@ target would refuse are logged and counted -- the step before switching ``requir
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from proofbound.errors import ConfigurationError, InvalidToken, Reason
+from proofbound.errors import ConfigurationError, InsufficientScope, InvalidToken, Reason
 
-__all__ = ["REQUIREMENTS", "Requirement", "RoutePolicy", "check_requirement"]
+__all__ = ["REQUIREMENTS", "Requirement", "RoutePolicy", "check_requirement", "check_scopes"]
 
 Requirement = Literal["dpop", "mtls", "bound", "bearer-allowed"]
 REQUIREMENTS: Final[tuple[Requirement, ...]] = ("dpop", "mtls", "bound", "bearer-allowed")
@@ -64,3 +65,13 @@ def check_requirement(require: Requirement, binding: Literal["dpop", "mtls"] | N
         return
     if binding is None or (require in ("dpop", "mtls") and binding != require):
         raise InvalidToken(Reason.TOKEN_BINDING_REQUIRED, detail=f"route requires {require}")
+
+
+def check_scopes(required: tuple[str, ...], granted: Collection[str]) -> None:
+    """Every scope the route requires is granted (RFC 6750 §3.1).
+
+    Raises:
+        InsufficientScope: ``scope_insufficient``, naming the route's scopes.
+    """
+    if any(scope not in granted for scope in required):
+        raise InsufficientScope(Reason.SCOPE_INSUFFICIENT, scopes=required)

@@ -196,8 +196,12 @@ CASES: list[Case] = [
                    _request(_bearer("opaque-token-1")), RoutePolicy(require="bearer-allowed"))),
     row("rfc7662_opaque_dpop_bound_token_as_bearer", InvalidToken, Reason.TOKEN_SCHEME,
         lambda c: (_guard(c, introspector=_Introspected(
-            {"opaque-2": {"active": True, "cnf": {"jkt": c.k.es256.thumbprint}}})),
+            {"opaque-2": {"active": True, "aud": AUDIENCE, "cnf": {"jkt": c.k.es256.thumbprint}}})),
                    _request(_bearer("opaque-2")), None)),
+    row("rfc7662_introspected_token_for_another_audience", InvalidToken, Reason.TOKEN_AUDIENCE,
+        lambda c: (_guard(c, introspector=_Introspected(
+            {"opaque-4": {"active": True, "aud": "https://other.example"}})),
+                   _request(_bearer("opaque-4")), RoutePolicy(require="bearer-allowed"))),
     row("rfc7662_opaque_token_without_introspection", InvalidToken, Reason.TOKEN_MALFORMED,
         lambda c: (_guard(c), _request(_bearer("opaque-3")),
                    RoutePolicy(require="bearer-allowed"))),
@@ -231,7 +235,7 @@ ACCEPTED: list[Accept] = [
            lambda c: _guard(c).authorize(_request(_dpop(c, _token(c, scope="read write"))),
                                           RoutePolicy(scopes=("write",)))),
     Accept("rfc7662_active_opaque_bearer",
-           lambda c: _guard(c, introspector=_Introspected({"opaque-9": {"active": True}}))
+           lambda c: _guard(c, introspector=_Introspected({"opaque-9": {"active": True, "aud": AUDIENCE}}))
            .authorize(_request(_bearer("opaque-9")), RoutePolicy(require="bearer-allowed"))),
 ]  # fmt: skip
 

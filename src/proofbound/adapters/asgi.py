@@ -1,7 +1,8 @@
 """The guard as raw ASGI middleware, and the one function that turns an ASGI scope into a
 :class:`~proofbound.resource.context.RequestContext`.
 
-Non-HTTP scopes (websocket, lifespan) pass through untouched. A request that passes gets the
+Non-HTTP scopes (websocket, lifespan) pass through untouched: a websocket route is not
+protected by this middleware. A request that passes gets the
 :class:`~proofbound.resource.guard.Principal` in ``scope["state"]["principal"]`` (Starlette's
 ``request.state.principal``); one that fails gets the guard's status and challenge and an empty
 body -- the app is not called. Responses carry ``Cache-Control: no-store`` when they carry a
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
+from urllib.parse import quote
 
 from proofbound.policy import RoutePolicy
 from proofbound.replay.base import AsyncReplayCache
@@ -48,14 +50,16 @@ def context_from_scope(scope: Scope, proxy: ProxySettings) -> RequestContext:
     client = scope.get("client")
     peer = client[0] if client else None
     host = headers.get("host", (None,))[0]
-    path = scope.get("raw_path")
-    path_text = path.decode("latin-1").split("?", 1)[0] if path else scope.get("path", "/")
-    root = scope.get("root_path", "")
+    raw_path = scope.get("raw_path")
+    if raw_path:  # what the client sent, still percent-encoded
+        path = raw_path.decode("latin-1").split("?", 1)[0]
+    else:  # the ASGI path already includes root_path; encode it back
+        path = quote(scope.get("path", "/"), safe="/!$&'()*+,;=:@-._~%")
     url = public_url(
         proxy,
         scheme=scope.get("scheme", "http"),
         host=host,
-        path=(root + path_text) if path is None else path_text,
+        path=path,
         peer=peer,
         headers=headers,
     )
@@ -75,6 +79,7 @@ def principal_headers(principal: Principal, ctx: RequestContext) -> list[tuple[s
     headers: list[tuple[str, str]] = []
     if principal.next_nonce is not None:
         headers.append(("DPoP-Nonce", principal.next_nonce))
+        headers.append(("Access-Control-Expose-Headers", EXPOSED_HEADERS))
     if principal.next_nonce is not None or principal.binding == "mtls":
         headers.append(("Cache-Control", "no-store"))
     return headers
@@ -123,7 +128,14 @@ class GuardMiddleware:
             ctx = context_from_scope(scope, self.proxy)
             principal = await self.guard.authorize_async(ctx, self.policy, replay=self.replay)
         except Exception as exc:
-            fallback = ctx or RequestContext(scope.get("method", "GET"), "", {})
+            # Without a context (an unparsable certificate), render on the request's own scheme.
+            fallback = ctx or RequestContext(
+                scope.get("method", "GET"),
+                "",
+                headers_from_pairs(
+                    (n.decode("latin-1"), v.decode("latin-1")) for n, v in scope["headers"]
+                ),
+            )
             rendered = self.guard.error_response(exc, fallback, self.policy)
             await _send_empty(send, rendered.status, error_headers(rendered.headers))
             return

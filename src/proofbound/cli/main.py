@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Annotated, Final
 
 import typer
-from cryptography.exceptions import UnsupportedAlgorithm
 from rich.console import Console
+from cryptography.exceptions import UnsupportedAlgorithm
 
 from proofbound.__about__ import __version__
 from proofbound._internal.strict_json import StrictJSONError, loads_object
@@ -356,9 +356,13 @@ def _demo() -> None:
 
 
 def _register_server_commands() -> None:
+    from proofbound.cli.client_commands import register as register_client
+    from proofbound.cli.example_api import register as register_example_api
     from proofbound.cli.server_commands import register
 
     register(app, _keys_app)
+    register_example_api(app)
+    register_client(app)
 
 
 _register_server_commands()

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Final
 import typer
 from cryptography import x509
 
+from proofbound._internal.logs import configure as configure_logs
 from proofbound.errors import ConfigurationError
 from proofbound.jwk.keys import load_public_key
 from proofbound.server.config import Secret, ServerSettings, parse_networks
@@ -45,6 +46,13 @@ class LogLevel(enum.StrEnum):
     info = "info"
     warning = "warning"
     error = "error"
+
+
+class LogFormat(enum.StrEnum):
+    """Log line formats."""
+
+    text = "text"
+    json = "json"
 
 
 class AuthMethod(enum.StrEnum):
@@ -215,6 +223,9 @@ def _serve(
     log_level: Annotated[
         LogLevel, typer.Option(help="Log level.", envvar=_ENV + "LOG_LEVEL")
     ] = LogLevel.info,
+    log_format: Annotated[
+        LogFormat, typer.Option(help="Log lines as text or JSON.", envvar=_ENV + "LOG_FORMAT")
+    ] = LogFormat.text,
 ) -> None:
     """Run the authorization server (Starlette on uvicorn, one worker, in this process)."""
     from proofbound.cli.main import diagnosed
@@ -236,7 +247,7 @@ def _serve(
         if not 0 <= port <= 65535:
             raise ConfigurationError("--port must be within 0..65535")
         url = _database(data_dir, database_url)
-        logging.getLogger().setLevel(log_level.value.upper())
+        configure_logs(log_level.value, log_format.value)
         _run(settings, url, host, port, log_level.value)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from proofbound.errors import InvalidToken, Reason
+from proofbound.errors import ConfigurationError, InvalidToken, Reason
 from proofbound.mtls.certificate import ClientCertificate, load_certificate
 from proofbound.mtls.forwarded import (
     CertHeaderFormat,
@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 _NO_VALUES: Final[tuple[str, ...]] = ()
+_HEADER_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 def headers_from_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
@@ -62,7 +63,7 @@ class RequestContext:
 
     method: str
     url: str
-    headers: Mapping[str, Sequence[str]]
+    headers: Mapping[str, Sequence[str]] = field(repr=False)  # holds tokens and proofs
     client_cert: ClientCertificate | None = field(default=None, repr=False)
     peer: str | None = None
 
@@ -88,6 +89,15 @@ class ProxySettings:
     trusted_proxies: tuple[IPNetwork, ...] = ()
     client_cert_header: str = "x-ssl-client-cert"
     client_cert_format: CertHeaderFormat = "nginx"
+
+    def __post_init__(self) -> None:
+        # Header names are compared lower-cased (headers_from_pairs): so is the configured one.
+        header = self.client_cert_header.lower()
+        if not header or set(header) - _HEADER_CHARS:
+            raise ConfigurationError("client_cert_header is not a header name")
+        object.__setattr__(self, "client_cert_header", header)
+        if self.client_cert_format not in ("nginx", "rfc9440", "xfcc"):
+            raise ConfigurationError("client_cert_format must be nginx, rfc9440 or xfcc")
 
 
 def _forwarded(headers: Mapping[str, Sequence[str]]) -> tuple[str | None, str | None, str]:

@@ -35,9 +35,10 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 from proofbound.access_token import AccessTokenVerifier, VerifiedAccessToken
 from proofbound.binding import binding_from_cnf, check_binding
@@ -46,7 +47,6 @@ from proofbound.dpop.nonce import RollingNonces
 from proofbound.dpop.verify import DPoPVerifier, ProofPolicy, VerifiedProof
 from proofbound.errors import (
     ConfigurationError,
-    InsufficientScope,
     InvalidDPoPProof,
     InvalidRequest,
     InvalidToken,
@@ -56,15 +56,15 @@ from proofbound.errors import (
     StorageUnavailable,
 )
 from proofbound.jws import MalformedJWS, decode_segment
-from proofbound.policy import Requirement, RoutePolicy, check_requirement
+from proofbound.policy import Requirement, RoutePolicy, check_requirement, check_scopes
 from proofbound.replay.base import AsyncReplayCache, ReplayCache, record_proof
 from proofbound.replay.memory import MemoryReplayCache
 from proofbound.resource.challenge import ResourceErrorResponse, Scheme, resource_error_response
 from proofbound.resource.context import RequestContext
-from proofbound.resource.issuers import Introspector, IssuerKeys
+from proofbound.resource.issuers import IssuerKeys
 from proofbound.resource.revocations import RevocationSource
 
-__all__ = ["Guard", "GuardMetrics", "Principal"]
+__all__ = ["Guard", "GuardMetrics", "Principal", "TokenIntrospector"]
 
 _log: Final = logging.getLogger("proofbound.resource")
 _TOKEN68: Final = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 7235 §2.1
@@ -108,21 +108,34 @@ class Principal:
         }
 
 
+class TokenIntrospector(Protocol):
+    """RFC 7662 for tokens that are not JWTs (``Introspector`` is the built-in one)."""
+
+    def introspect(self, token: str) -> Mapping[str, Any]:
+        """The active response for ``token``; raise ``InvalidToken(token_inactive)`` else."""
+
+    def close(self) -> None:
+        """Release resources."""
+
+
 class GuardMetrics:
     """Counters of the guard's decisions (exposed by :meth:`exposition`)."""
 
     def __init__(self) -> None:
         self.decisions: dict[tuple[str, str], int] = {}
         self.observe_would_reject: dict[str, int] = {}
+        self._lock = threading.Lock()  # decisions are counted from worker threads too
 
     def count(self, outcome: str, reason: str) -> None:
         """Count one decision."""
         key = (outcome, reason)
-        self.decisions[key] = self.decisions.get(key, 0) + 1
+        with self._lock:
+            self.decisions[key] = self.decisions.get(key, 0) + 1
 
     def would_reject(self, reason: str) -> None:
         """Count one request the observed target policy would refuse."""
-        self.observe_would_reject[reason] = self.observe_would_reject.get(reason, 0) + 1
+        with self._lock:
+            self.observe_would_reject[reason] = self.observe_would_reject.get(reason, 0) + 1
 
     def exposition(self) -> str:
         """Prometheus text exposition."""
@@ -143,6 +156,11 @@ class GuardMetrics:
         for reason, n in sorted(self.observe_would_reject.items()):
             lines.append(f'proofbound_guard_observe_would_reject_total{{reason="{reason}"}} {n}')
         return "\n".join(lines) + "\n"
+
+
+class _NeedsIO(Exception):
+    """Raised by an inline decision that would have to wait on the network (then redone in a
+    worker thread; nothing was spent, since the replay record comes after the decision)."""
 
 
 def _credentials(ctx: RequestContext) -> tuple[Scheme, str]:
@@ -174,13 +192,15 @@ class Guard:
         revocations: where revocations are learned (feed or Redis), if anywhere.
         resource_metadata: the RFC 9728 metadata URL put in every challenge.
         clock: the time source.
+        audiences: this resource's identifiers for introspected tokens (default: the
+            audiences of the issuers' policies).
     """
 
     def __init__(
         self,
         issuers: Sequence[IssuerKeys],
         *,
-        introspector: Introspector | None = None,
+        introspector: TokenIntrospector | None = None,
         policy: RoutePolicy | None = None,
         proof_policy: ProofPolicy | None = None,
         nonces: RollingNonces | None = None,
@@ -188,10 +208,16 @@ class Guard:
         revocations: RevocationSource | None = None,
         resource_metadata: str | None = None,
         clock: Clock | None = None,
+        audiences: Sequence[str] | None = None,
     ) -> None:
         if not issuers and introspector is None:
             raise ConfigurationError("a guard needs at least one issuer or an introspector")
         self._issuers: Final = {i.policy.issuer: i for i in issuers}
+        self._audiences: Final = frozenset(
+            audiences if audiences is not None else (a for i in issuers for a in i.policy.audiences)
+        )
+        if introspector is not None and not self._audiences:
+            raise ConfigurationError("introspected tokens need the audiences this resource is")
         self._only: Final = issuers[0] if len(issuers) == 1 else None
         self._introspector: Final = introspector
         self.policy: Final = policy or RoutePolicy()
@@ -238,9 +264,11 @@ class Guard:
 
         policy = policy or self.policy
         try:
-            principal, proof = await to_thread.run_sync(
-                self._decide, ctx, policy, self._clock.now()
-            )
+            now = self._clock.now()
+            try:  # CPU only when the keys are loaded and nothing needs the network
+                principal, proof = self._decide(ctx, policy, now, allow_io=False)
+            except _NeedsIO:
+                principal, proof = await to_thread.run_sync(self._decide, ctx, policy, now)
             if proof is not None:
                 if replay is not None:
                     if not await replay.add_if_absent_async(
@@ -263,16 +291,16 @@ class Guard:
             _log.info("request refused reason=%s %s", exc.reason.value, exc.detail)
 
     def _decide(
-        self, ctx: RequestContext, policy: RoutePolicy, now: int
+        self, ctx: RequestContext, policy: RoutePolicy, now: int, *, allow_io: bool = True
     ) -> tuple[Principal, VerifiedProof | None]:
         # (1) Authorization
         scheme, token = _credentials(ctx)
         # (2)-(4) token, scheme, binding, proof
         proof: VerifiedProof | None = None
         if scheme == "DPoP":
-            claims, binding, proof = self._dpop_request(ctx, token, now)
+            claims, binding, proof = self._dpop_request(ctx, token, now, allow_io)
         else:
-            claims, binding = self._token(token, now)
+            claims, binding = self._token(token, now, allow_io)
             if binding is not None and binding.kind == "dpop":
                 # RFC 9449 §7.2: a DPoP-bound token presented as a bearer token
                 raise InvalidToken(Reason.TOKEN_SCHEME, detail="DPoP-bound token under Bearer")
@@ -282,11 +310,11 @@ class Guard:
         # (5) requirement, revocation, scope
         check_requirement(policy.require, kind)
         if self._revocations is not None:
+            if not allow_io and getattr(self._revocations, "blocking", True):
+                raise _NeedsIO
             self._revocations.check(claims)
         scopes = _scopes(claims)
-        missing = tuple(s for s in policy.scopes if s not in scopes)
-        if missing:
-            raise InsufficientScope(Reason.SCOPE_INSUFFICIENT, scopes=policy.scopes)
+        check_scopes(policy.scopes, scopes)
         if policy.observe is not None:
             try:
                 check_requirement(policy.observe, kind)
@@ -328,39 +356,56 @@ class Guard:
             raise InvalidToken(Reason.TOKEN_ISSUER)
         return keys
 
-    def _jwt(self, keys: IssuerKeys, token: str, now: int) -> VerifiedAccessToken:
-        verifier = keys.verifier()
+    def _jwt(
+        self, keys: IssuerKeys, token: str, now: int, allow_io: bool = True
+    ) -> VerifiedAccessToken:
+        verifier = self._loaded(keys, allow_io)
         try:
             return verifier.verify(token, now=now)
         except InvalidToken as exc:
             if exc.reason is not Reason.TOKEN_KEY_UNKNOWN:
                 raise
+        if not allow_io:
+            raise _NeedsIO
         refreshed = keys.refresh()  # an unknown kid: the issuer may have rotated (bounded)
         if refreshed is verifier:
             raise InvalidToken(Reason.TOKEN_KEY_UNKNOWN)
         return refreshed.verify(token, now=now)
 
-    def _token(self, token: str, now: int) -> tuple[Mapping[str, Any], Any]:
+    @staticmethod
+    def _loaded(keys: IssuerKeys, allow_io: bool) -> AccessTokenVerifier:
+        if not allow_io and not keys.loaded:
+            raise _NeedsIO
+        return keys.verifier()
+
+    def _token(self, token: str, now: int, allow_io: bool = True) -> tuple[Mapping[str, Any], Any]:
         keys = self._verifier_for(token)
         if keys is not None:
-            verified = self._jwt(keys, token, now)
+            verified = self._jwt(keys, token, now, allow_io)
             return verified.claims, verified.binding
         if self._introspector is None:
             raise InvalidToken(Reason.TOKEN_MALFORMED, detail="not a JWT; no introspection")
+        if not allow_io:
+            raise _NeedsIO
         claims = self._introspector.introspect(token)
+        # RFC 7662 leaves the audience to the resource: it must be this one, as for a JWT.
+        aud = claims.get("aud")
+        audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        if not any(isinstance(a, str) and a in self._audiences for a in audiences):
+            raise InvalidToken(Reason.TOKEN_AUDIENCE, detail="introspected aud is not ours")
         return claims, binding_from_cnf(claims.get("cnf"))
 
     def _dpop_request(
-        self, ctx: RequestContext, token: str, now: int
+        self, ctx: RequestContext, token: str, now: int, allow_io: bool = True
     ) -> tuple[Mapping[str, Any], Any, VerifiedProof]:
         dpop = ctx.header("dpop")
         keys = self._verifier_for(token)
         if keys is not None:
-            verified, proof = self._jwt_with_proof(keys, dpop, token, ctx, now)
+            verified, proof = self._jwt_with_proof(keys, dpop, token, ctx, now, allow_io)
             claims: Mapping[str, Any] = verified.claims
             binding = verified.binding
         else:
-            claims, binding = self._token(token, now)
+            claims, binding = self._token(token, now, allow_io)
             if binding is None or binding.kind != "dpop":
                 raise InvalidToken(Reason.TOKEN_SCHEME, detail="DPoP scheme, token not DPoP-bound")
             proof = self._proofs.verify(
@@ -384,8 +429,9 @@ class Guard:
         token: str,
         ctx: RequestContext,
         now: int,
+        allow_io: bool = True,
     ) -> tuple[VerifiedAccessToken, VerifiedProof]:
-        verifier: AccessTokenVerifier = keys.verifier()
+        verifier: AccessTokenVerifier = self._loaded(keys, allow_io)
         for attempt in (0, 1):
             try:
                 return self._proofs.verify_with_token(
@@ -400,6 +446,8 @@ class Guard:
             except InvalidToken as exc:
                 if exc.reason is not Reason.TOKEN_KEY_UNKNOWN or attempt:
                     raise
+                if not allow_io:
+                    raise _NeedsIO from None
                 refreshed = keys.refresh()
                 if refreshed is verifier:
                     raise

@@ -109,6 +109,11 @@ class IssuerKeys:
         self._fixed = jwks is not None
         self.metadata: dict[str, Any] | None = None
 
+    @property
+    def loaded(self) -> bool:
+        """Whether keys are at hand (no fetch needed to verify)."""
+        return self._verifier is not None
+
     def verifier(self) -> AccessTokenVerifier:
         """The current verifier, fetching the keys on first use.
 

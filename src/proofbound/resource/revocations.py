@@ -60,7 +60,8 @@ def _issued_at(claims: Mapping[str, Any]) -> float:
 
 
 class RevocationFeed:
-    """Revocations learned by polling the AS's feed.
+    """Revocations learned by polling the AS's feed (checks are in-memory: ``blocking`` is
+    False, so async servers run them inline).
 
     Args:
         url: the feed endpoint.
@@ -81,6 +82,7 @@ class RevocationFeed:
     ) -> None:
         if interval <= 0 or max_staleness < interval:
             raise ConfigurationError("interval must be positive and max_staleness >= interval")
+        self.blocking: Final = False
         self._url = url
         self._interval = interval
         self._max_staleness = max_staleness
@@ -90,6 +92,7 @@ class RevocationFeed:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         if start:
+            self.poll()  # the first answer before any check, so a fresh feed is not stale
             self._thread = threading.Thread(target=self._run, name="proofbound-feed", daemon=True)
             self._thread.start()
 
@@ -117,9 +120,11 @@ class RevocationFeed:
         return True
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            self.poll()
-            self._stop.wait(self._interval)
+        while not self._stop.wait(self._interval):
+            try:
+                self.poll()
+            except Exception as exc:  # the poller must outlive any one failure
+                _log.error("revocation feed poll failed: %s", type(exc).__name__)
 
     def check(self, claims: Mapping[str, Any]) -> None:
         """Raise if the token is revoked, or if the feed is too stale to tell."""
@@ -153,6 +158,7 @@ class RedisRevocations:
     def __init__(self, url: str) -> None:
         import redis
 
+        self.blocking: Final = True  # a network round trip per check
         self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
     def check(self, claims: Mapping[str, Any]) -> None:

@@ -202,3 +202,26 @@ def test_revoke_unreachable_server_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.stderr.startswith("error: cannot reach")
     assert TOKEN not in result.stderr
+
+
+def test_serve_json_logs(captured: dict[str, Any], tmp_path: Path) -> None:
+    import logging
+
+    from proofbound._internal.logs import JsonFormatter
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        result = run(["serve", "--data-dir", str(tmp_path), "--log-format", "json"])
+        assert result.exit_code == 0, result.output
+        assert any(isinstance(h.formatter, JsonFormatter) for h in root.handlers)
+        record = logging.LogRecord(
+            "proofbound.x", logging.INFO, "f", 1, "token issued a=%s", ("b",), None
+        )
+        line = json.loads(JsonFormatter().format(record))
+        assert line["msg"] == "token issued a=b"
+        assert line["level"] == "info"
+        assert line["logger"] == "proofbound.x"
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
