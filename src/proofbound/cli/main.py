@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Annotated, Final
 
 import typer
-from rich.console import Console
 from cryptography.exceptions import UnsupportedAlgorithm
+from rich.console import Console
 
 from proofbound.__about__ import __version__
 from proofbound._internal.strict_json import StrictJSONError, loads_object
