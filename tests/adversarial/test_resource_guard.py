@@ -235,7 +235,8 @@ ACCEPTED: list[Accept] = [
            lambda c: _guard(c).authorize(_request(_dpop(c, _token(c, scope="read write"))),
                                           RoutePolicy(scopes=("write",)))),
     Accept("rfc7662_active_opaque_bearer",
-           lambda c: _guard(c, introspector=_Introspected({"opaque-9": {"active": True, "aud": AUDIENCE}}))
+           lambda c: _guard(c, introspector=_Introspected(
+               {"opaque-9": {"active": True, "aud": AUDIENCE}}))
            .authorize(_request(_bearer("opaque-9")), RoutePolicy(require="bearer-allowed"))),
 ]  # fmt: skip
 
