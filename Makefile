@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-dev
 PURE   := .venv-pure
 SOURCES := $(shell find src -name '*.py') setup.py
 
-.PHONY: demo test test-pure lint bench bench-as bench-guard venv clean
+.PHONY: demo test test-pure lint bench bench-as bench-guard bench-scan venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ bench-as: $(STAMP)
 
 bench-guard: $(STAMP)
 	$(BIN)/python -m bench.guard
+
+bench-scan: $(STAMP)
+	$(BIN)/python -m bench.scan
 
 clean:
 	rm -rf $(VENV) $(PURE) build .pytest_cache .mypy_cache .ruff_cache

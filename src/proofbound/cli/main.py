@@ -32,7 +32,6 @@ from typing import Annotated, Final
 
 import typer
 from cryptography.exceptions import UnsupportedAlgorithm
-from rich.console import Console
 
 from proofbound.__about__ import __version__
 from proofbound._internal.strict_json import StrictJSONError, loads_object
@@ -342,27 +341,29 @@ def _thumbprint(
 
 
 @app.command("demo")
-def _demo() -> None:
-    """Show what the CLI can do today (the replay-attack demo is not built yet)."""
-    console = Console(stderr=True, highlight=False)
-    console.print("[bold]The DPoP replay-attack demo is not built yet.[/bold] Available today:")
-    console.print("  proofbound keys generate --alg ES256 --out key.json", markup=False)
-    console.print("  proofbound keys thumbprint key.json", markup=False)
-    console.print(
-        "  proofbound serve --registration-token-file FILE   (the authorization server)",
-        markup=False,
-    )
-    console.print("Run 'proofbound --help' for details.", markup=False)
+def _demo(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the outcome as one JSON object on stdout.")
+    ] = False,
+) -> None:
+    """The replay-attack demo: stolen bearer tokens work, stolen bound tokens do not."""
+    from proofbound.cli import demo
+
+    with diagnosed():
+        code = demo.main(as_json=as_json)
+    raise typer.Exit(code)
 
 
 def _register_server_commands() -> None:
     from proofbound.cli.client_commands import register as register_client
     from proofbound.cli.example_api import register as register_example_api
+    from proofbound.cli.scan_command import register as register_scan
     from proofbound.cli.server_commands import register
 
     register(app, _keys_app)
     register_example_api(app)
     register_client(app)
+    register_scan(app)
 
 
 _register_server_commands()

@@ -105,14 +105,6 @@ def test_version_prints_name_and_version_on_stdout() -> None:
     assert result.stderr == ""
 
 
-def test_demo_is_a_subcommand_that_points_to_the_keys_commands() -> None:
-    result = invoke("demo")
-    assert result.exit_code == 0
-    assert result.stdout == ""
-    assert "keys generate" in result.stderr
-    assert "keys thumbprint" in result.stderr
-
-
 def test_unknown_command_is_a_usage_error() -> None:
     result = invoke("frobnicate")
     assert result.exit_code == 2
