@@ -174,7 +174,9 @@ class Stack:
         found: collections.Counter[str] = collections.Counter()
         for line in text.splitlines():
             match = re.fullmatch(
-                r'proofbound_guard_decisions_total\{outcome="(\w+)",reason="(\w+)"\} (\d+)', line
+                r'proofbound_guard_decisions_total\{outcome="(\w+)",reason="(\w+)"\}'
+                r" (\d+)(?:\.0)?",
+                line,
             )
             if match:
                 found[f"{match[1]}/{match[2]}"] = int(match[3])

@@ -213,7 +213,7 @@ def test_healthz_metrics_and_metadata_need_no_token(start: Any) -> None:
     assert metrics.status_code == 200
     assert metrics.headers["content-type"].startswith("text/plain")
     assert (
-        'proofbound_guard_decisions_total{outcome="rejected",reason="credentials_missing"} 1'
+        'proofbound_guard_decisions_total{outcome="rejected",reason="credentials_missing"} 1.0'
         in metrics.text
     )
     metadata = api.get(METADATA_PATH)
@@ -355,7 +355,8 @@ def test_observe_counts_what_the_target_would_refuse(start: Any) -> None:
     assert response.json()["binding"] == "bearer"
     metrics = api.get("/metrics").text
     assert (
-        'proofbound_guard_observe_would_reject_total{reason="token_binding_required"} 1' in metrics
+        'proofbound_guard_observe_would_reject_total{reason="token_binding_required"} 1.0'
+        in metrics
     )
 
 

@@ -1,7 +1,8 @@
 """Log output for the servers: one line per record on stderr, as text or as JSON objects.
 
-Records carry only what the code put in them: proofbound never logs tokens, proofs, assertions
-or keys (hash and thumbprint prefixes at most), so no redaction happens here.
+proofbound itself never logs tokens, proofs, assertions or keys (hash and thumbprint prefixes at
+most); :func:`configure` also installs :mod:`proofbound.redact` so that what other libraries
+and applications log on the same handlers is cleaned too.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        if record.exc_info:
+        # exc_text first: the redaction filter may have replaced the traceback text.
+        if record.exc_text:
+            entry["exc"] = record.exc_text
+        elif record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
 
@@ -41,3 +45,6 @@ def configure(level: str, fmt: Literal["text", "json"] = "text") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    from proofbound import redact
+
+    redact.install()  # last: it filters the handlers configured above, uvicorn's included

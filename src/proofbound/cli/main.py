@@ -376,6 +376,9 @@ def main() -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from proofbound import redact
+
+    redact.install()
     app(prog_name="proofbound")
 
 

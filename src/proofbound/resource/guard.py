@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
@@ -119,43 +118,61 @@ class TokenIntrospector(Protocol):
 
 
 class GuardMetrics:
-    """Counters of the guard's decisions (exposed by :meth:`exposition`)."""
+    """The guard's counters, in a registry of their own (``prometheus-client``).
+
+    ``proofbound_guard_decisions_total{outcome, reason}``, ``..._replays_blocked_total``,
+    ``..._nonce_challenges_total`` and ``..._observe_would_reject_total{reason}``.
+    """
 
     def __init__(self) -> None:
-        self.decisions: dict[tuple[str, str], int] = {}
-        self.observe_would_reject: dict[str, int] = {}
-        self._lock = threading.Lock()  # decisions are counted from worker threads too
+        from prometheus_client import CollectorRegistry, Counter
+
+        self.registry: Final = CollectorRegistry(auto_describe=True)
+        self._decisions: Final = Counter(
+            "proofbound_guard_decisions",
+            "Guard decisions by outcome and reason",
+            ("outcome", "reason"),
+            registry=self.registry,
+        )
+        self._replays: Final = Counter(
+            "proofbound_guard_replays_blocked",
+            "Requests refused because their proof was replayed",
+            registry=self.registry,
+        )
+        self._nonces: Final = Counter(
+            "proofbound_guard_nonce_challenges",
+            "Requests answered with use_dpop_nonce",
+            registry=self.registry,
+        )
+        self._observe: Final = Counter(
+            "proofbound_guard_observe_would_reject",
+            "Requests the observed target policy would refuse",
+            ("reason",),
+            registry=self.registry,
+        )
 
     def count(self, outcome: str, reason: str) -> None:
         """Count one decision."""
-        key = (outcome, reason)
-        with self._lock:
-            self.decisions[key] = self.decisions.get(key, 0) + 1
+        self._decisions.labels(outcome, reason).inc()
+        if reason == Reason.PROOF_REPLAYED.value:
+            self._replays.inc()
+        elif reason.startswith("nonce_"):
+            self._nonces.inc()
 
     def would_reject(self, reason: str) -> None:
         """Count one request the observed target policy would refuse."""
-        with self._lock:
-            self.observe_would_reject[reason] = self.observe_would_reject.get(reason, 0) + 1
+        self._observe.labels(reason).inc()
+
+    def value(self, name: str, **labels: str) -> float:
+        """The current value of one counter sample (0 when never counted)."""
+        found = self.registry.get_sample_value(name, labels)
+        return 0.0 if found is None else found
 
     def exposition(self) -> str:
         """Prometheus text exposition."""
-        lines = ["# TYPE proofbound_guard_decisions_total counter"]
-        for (outcome, reason), n in sorted(self.decisions.items()):
-            lines.append(
-                f'proofbound_guard_decisions_total{{outcome="{outcome}",reason="{reason}"}} {n}'
-            )
-        replays = self.decisions.get(("rejected", Reason.PROOF_REPLAYED.value), 0)
-        nonces = sum(n for (o, r), n in self.decisions.items() if r.startswith("nonce_"))
-        lines += [
-            "# TYPE proofbound_guard_replays_blocked_total counter",
-            f"proofbound_guard_replays_blocked_total {replays}",
-            "# TYPE proofbound_guard_nonce_challenges_total counter",
-            f"proofbound_guard_nonce_challenges_total {nonces}",
-            "# TYPE proofbound_guard_observe_would_reject_total counter",
-        ]
-        for reason, n in sorted(self.observe_would_reject.items()):
-            lines.append(f'proofbound_guard_observe_would_reject_total{{reason="{reason}"}} {n}')
-        return "\n".join(lines) + "\n"
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry).decode("utf-8")
 
 
 class _NeedsIO(Exception):

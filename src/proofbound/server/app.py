@@ -374,11 +374,10 @@ class AuthorizationServer:
         return _json({"status": "ok"})
 
     async def metrics(self, request: Request) -> Response:
-        """Plain-text counters (Prometheus exposition format)."""
-        lines = ["# TYPE proofbound_tokens_issued_total counter"]
-        for kind, count in self.tokens.issued.items():
-            lines.append(f'proofbound_tokens_issued_total{{binding="{kind}"}} {count}')
-        return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+        """Counters in the Prometheus exposition format (tokens issued by binding)."""
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(self.tokens.registry), media_type=CONTENT_TYPE_LATEST)
 
     def routes(self) -> list[Route]:
         """Every route of the server, below the issuer's path."""

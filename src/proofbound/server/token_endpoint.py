@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -114,8 +113,15 @@ class TokenEndpoint:
         self._nonces: Final = nonces
         self._proofs: Final = DPoPVerifier(settings.proof_policy, nonces=nonces)
         self.url: Final = settings.endpoint("/token")
-        self.issued: dict[BindingKind, int] = {"dpop": 0, "mtls": 0, "bearer": 0}
-        self._count_lock = threading.Lock()
+        from prometheus_client import CollectorRegistry, Counter
+
+        self.registry: Final = CollectorRegistry(auto_describe=True)
+        self._issued: Final = Counter(
+            "proofbound_tokens_issued",
+            "Access tokens issued, by binding (bearer = legacy, unbound)",
+            ("binding",),
+            registry=self.registry,
+        )
 
     def handle(self, request: TokenRequest, *, now: int) -> IssuedToken:
         """Run the checks in order and issue a token.
@@ -261,8 +267,7 @@ class TokenEndpoint:
                 raise InvalidClient(Reason.CLIENT_ASSERTION_REPLAYED) from None
             raise InvalidDPoPProof(Reason.PROOF_REPLAYED) from None
         kind: BindingKind = "dpop" if proof else "mtls" if cert else "bearer"
-        with self._count_lock:
-            self.issued[kind] += 1
+        self._issued.labels(kind).inc()
         nonce = None
         if proof is not None and self._nonces is not None:
             fresh = self._nonces.issue(now)

@@ -172,7 +172,12 @@ def test_observe_mode_counts_what_the_target_would_refuse() -> None:
     token = w.token()
     policy = RoutePolicy(require="bearer-allowed", observe="bound")
     w.guard.authorize(w.ctx({"authorization": [f"Bearer {token}"]}), policy)
-    assert w.guard.metrics.observe_would_reject == {"token_binding_required": 1}
+    metrics = w.guard.metrics
+    name = "proofbound_guard_observe_would_reject_total"
+    assert metrics.value(name, reason="token_binding_required") == 1
+    assert 'proofbound_guard_observe_would_reject_total{reason="token_binding_required"} 1.0' in (
+        metrics.exposition()
+    )
 
 
 def test_scopes() -> None:

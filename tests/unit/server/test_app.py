@@ -185,7 +185,7 @@ async def test_legacy_client_without_binding_gets_a_bearer_token(harness: ASHarn
     assert response.json()["token_type"] == "Bearer"
     assert "cnf" not in _claims(response.json()["access_token"])
     metrics = (await harness.http.get(ISSUER + "/metrics")).text
-    assert 'proofbound_tokens_issued_total{binding="bearer"} 1' in metrics
+    assert 'proofbound_tokens_issued_total{binding="bearer"} 1.0' in metrics
 
 
 async def test_rfc8707_resource_is_echoed_verbatim_and_others_refused(harness: ASHarness) -> None:
