@@ -229,7 +229,7 @@ def test_unknown_paths_are_protected_too(start: Any) -> None:
 @pytest.mark.parametrize(
     ("require", "dpop_required", "mtls_supported"),
     [
-        ("bound", True, True),
+        ("bound", False, True),
         ("dpop", True, False),
         ("mtls", False, True),
         ("bearer-allowed", False, True),

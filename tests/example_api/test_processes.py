@@ -350,7 +350,7 @@ def test_protected_resource_metadata(world: World, http: httpx.Client) -> None:
         "authorization_servers": [world.issuer],
         "bearer_methods_supported": ["header"],
         "dpop_signing_alg_values_supported": document["dpop_signing_alg_values_supported"],
-        "dpop_bound_access_tokens_required": True,
+        "dpop_bound_access_tokens_required": False,  # the default policy also takes mTLS
         "tls_client_certificate_bound_access_tokens": True,
     }
     assert "ES256" in document["dpop_signing_alg_values_supported"]

@@ -299,9 +299,9 @@ def _run(settings: ServerSettings, url: str, host: str, port: int, log_level: st
 
 
 def _rotate(
-    data_dir: Annotated[Path, typer.Option(help="The server's data directory.")] = Path(
-        ".proofbound"
-    ),
+    data_dir: Annotated[
+        Path, typer.Option(help="The server's data directory.", envvar=_ENV + "DATA_DIR")
+    ] = Path(".proofbound"),
     database_url: Annotated[
         str | None,
         typer.Option(
@@ -341,9 +341,9 @@ def _rotate(
 
 def _clients_add(
     method: Annotated[AuthMethod, typer.Option(help="Token endpoint authentication method.")],
-    data_dir: Annotated[Path, typer.Option(help="The server's data directory.")] = Path(
-        ".proofbound"
-    ),
+    data_dir: Annotated[
+        Path, typer.Option(help="The server's data directory.", envvar=_ENV + "DATA_DIR")
+    ] = Path(".proofbound"),
     database_url: Annotated[
         str | None,
         typer.Option(

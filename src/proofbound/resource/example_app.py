@@ -205,7 +205,8 @@ def protected_resource_metadata(settings: ExampleAPISettings) -> dict[str, Any]:
         "authorization_servers": [settings.issuer],
         "bearer_methods_supported": ["header"],
         "dpop_signing_alg_values_supported": list(ProofPolicy().algorithms),
-        "dpop_bound_access_tokens_required": settings.require not in ("bearer-allowed", "mtls"),
+        # RFC 9728 §2: true only when every token must be DPoP-bound (bound also takes mTLS).
+        "dpop_bound_access_tokens_required": settings.require == "dpop",
         "tls_client_certificate_bound_access_tokens": settings.require != "dpop",
     }
 

@@ -186,6 +186,16 @@ class ServerSettings:
             raise ConfigurationError("assertion_max_lifetime must be within 30..3600 seconds")
         if not 0 <= self.clock_skew <= 300:
             raise ConfigurationError("clock_skew must be within 0..300 seconds")
+        if self.redis_url is not None:
+            scheme = urlsplit(self.redis_url).scheme
+            if scheme not in ("redis", "rediss", "unix"):
+                raise ConfigurationError("redis_url must start with redis://, rediss:// or unix://")
+            try:
+                import redis  # noqa: F401 -- an optional extra: fail at start, not on a revocation
+            except ImportError:
+                raise ConfigurationError(
+                    "redis_url needs the redis extra: pip install 'proofbound[redis]'"
+                ) from None
         if not 1024 <= self.max_body_bytes <= 1024 * 1024:
             raise ConfigurationError("max_body_bytes must be within 1 KiB..1 MiB")
 

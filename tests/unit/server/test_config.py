@@ -75,6 +75,7 @@ def test_rfc8414_s2_invalid_issuers_are_refused(issuer: str) -> None:
         {"assertion_max_lifetime": 7200},
         {"clock_skew": -1},
         {"max_body_bytes": 10},
+        {"redis_url": "http://cache:6379"},
     ],
 )
 def test_invalid_settings_fail_at_construction(overrides: dict[str, Any]) -> None:
