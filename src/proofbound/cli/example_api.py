@@ -33,7 +33,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, cast
 
 import typer
 
-from proofbound.cli.server_commands import CertFormat, LogFormat, LogLevel
+from proofbound.cli.server_commands import (
+    CertFormat,
+    ClientCertFormatOpt,
+    ClientCertHeaderOpt,
+    LogFormat,
+    LogLevel,
+    TrustedProxyOpt,
+)
 from proofbound.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -294,24 +301,9 @@ def _example_api(
             metavar="FILE",
         ),
     ] = None,
-    trusted_proxy: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="CIDR whose certificate header is trusted (repeatable).",
-            envvar=_ENV + "TRUSTED_PROXY",
-        ),
-    ] = None,
-    client_cert_header: Annotated[
-        str,
-        typer.Option(
-            help="The one certificate header read from a trusted proxy.",
-            envvar=_ENV + "CLIENT_CERT_HEADER",
-        ),
-    ] = "x-ssl-client-cert",
-    client_cert_format: Annotated[
-        CertFormat,
-        typer.Option(help="Encoding of that header.", envvar=_ENV + "CLIENT_CERT_FORMAT"),
-    ] = CertFormat.nginx,
+    trusted_proxy: TrustedProxyOpt = None,
+    client_cert_header: ClientCertHeaderOpt = "x-ssl-client-cert",
+    client_cert_format: ClientCertFormatOpt = CertFormat.nginx,
     public_url: Annotated[
         str | None,
         typer.Option(

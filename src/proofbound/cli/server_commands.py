@@ -55,6 +55,26 @@ class LogFormat(enum.StrEnum):
     json = "json"
 
 
+TrustedProxyOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="CIDR whose certificate header is trusted (repeatable).",
+        envvar=_ENV + "TRUSTED_PROXY",
+    ),
+]
+ClientCertHeaderOpt = Annotated[
+    str,
+    typer.Option(
+        help="The one certificate header read from a trusted proxy.",
+        envvar=_ENV + "CLIENT_CERT_HEADER",
+    ),
+]
+ClientCertFormatOpt = Annotated[
+    CertFormat,
+    typer.Option(help="Encoding of that header.", envvar=_ENV + "CLIENT_CERT_FORMAT"),
+]
+
+
 class AuthMethod(enum.StrEnum):
     """Client authentication methods ``clients add`` registers."""
 
@@ -182,24 +202,9 @@ def _serve(
         Path | None,
         typer.Option(help="Read the admin token from a file.", envvar=_ENV + "ADMIN_TOKEN_FILE"),
     ] = None,
-    trusted_proxy: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="CIDR whose certificate header is trusted (repeatable).",
-            envvar=_ENV + "TRUSTED_PROXY",
-        ),
-    ] = None,
-    client_cert_header: Annotated[
-        str,
-        typer.Option(
-            help="The one certificate header read from a trusted proxy.",
-            envvar=_ENV + "CLIENT_CERT_HEADER",
-        ),
-    ] = "x-ssl-client-cert",
-    client_cert_format: Annotated[
-        CertFormat,
-        typer.Option(help="Encoding of that header.", envvar=_ENV + "CLIENT_CERT_FORMAT"),
-    ] = CertFormat.nginx,
+    trusted_proxy: TrustedProxyOpt = None,
+    client_cert_header: ClientCertHeaderOpt = "x-ssl-client-cert",
+    client_cert_format: ClientCertFormatOpt = CertFormat.nginx,
     client_ca: Annotated[
         Path | None,
         typer.Option(help="PEM trust anchors for tls_client_auth.", envvar=_ENV + "CLIENT_CA"),
