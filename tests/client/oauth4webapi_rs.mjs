@@ -19,7 +19,9 @@
 //
 // stdout: one JSON line {"url": "http://127.0.0.1:PORT"} once the metadata is loaded and the
 // server listens. stderr: one JSON line per request, {"request": {method, path, status, error,
-// proof_nonce}} (facts only: never a token, a proof or a nonce). Stops on SIGTERM or stdin end.
+// reason, proof_nonce}}: facts only, never a token, a proof or a nonce (reason is the message of
+// oauth4webapi's error, a fixed text such as "DPoP Proof htu mismatch"). Stops on SIGTERM or
+// stdin end.
 
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -147,6 +149,7 @@ async function protectedResource(req) {
     return {
       status: 401,
       error,
+      reason: String(err?.message ?? err?.name ?? 'error'),
       challenge: `DPoP error="${error}", error_description=${quote(description)}, algs="${ALGS.join(' ')}"`,
     };
   }
@@ -207,6 +210,7 @@ const server = createServer((req, res) => {
       path: new URL(req.url, publicOrigin).pathname,
       status: result.status,
       error: result.error ?? null,
+      reason: result.reason ?? null,
       proof_nonce: result.proofNonce ?? null,
     };
     process.stderr.write(`${JSON.stringify({ request: fact })}\n`);

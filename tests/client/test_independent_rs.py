@@ -10,8 +10,10 @@ keeps no ``jti`` cache, so these tests assert no replay detection.
 * ``TokenSource`` + ``DPoPAuth``: the first GET takes exactly one extra round trip at the RS
   (401 ``use_dpop_nonce``, then 200), the second reuses the nonce, and after the RS rotates its
   nonce the next GET again takes exactly one retry; the binding is ``cnf.jkt`` = our thumbprint.
-* What oauth4webapi refuses: a proof for another ``htu`` or ``htm``, a proof from another key;
-  a client clock 10 minutes slow is corrected through the RS's ``Date`` in one retry.
+* What oauth4webapi refuses (pinned to its own error messages, from the RS log): a proof for
+  another ``htu`` or ``htm``, a stale ``iat``, a spoiled proof or token signature, a proof from
+  a key the token is not bound to; a client clock 10 minutes slow is corrected through the RS's
+  ``Date`` in one retry.
 * A proof replayed verbatim is accepted while the RS nonce is current (nothing here detects
   replay) and refused with ``use_dpop_nonce`` once the nonce rotated.
 
@@ -283,6 +285,15 @@ class Trace:
         return [(status, error) for place, status, error in self.seen if place == where]
 
 
+@dataclass(frozen=True)
+class Sent:
+    """What one request carried when it was sent (a retry re-signs the same Request object)."""
+
+    port: int | None
+    authorization: str | None = field(repr=False)
+    proof: str | None = field(repr=False)
+
+
 @dataclass
 class Client:
     key: DPoPKey
@@ -290,20 +301,23 @@ class Client:
     source: TokenSource
     api: httpx.Client
     trace: Trace
-    sent: list[httpx.Request]
+    sent: list[Sent]
 
 
 @contextlib.contextmanager
-def dpop_client(
-    stack: Stack, *, clock: Callable[[], float] = time.time
-) -> Iterator[Client]:
+def dpop_client(stack: Stack, *, clock: Callable[[], float] = time.time) -> Iterator[Client]:
     """A registered private_key_jwt + DPoP client: TokenSource and an httpx.Client with DPoPAuth,
     both traced; ``clock`` is the proofs' clock only (the AS sees correct assertions)."""
     key = DPoPKey.generate()
     client_id = stack.register_dpop_client(key)
     trace = Trace()
-    sent: list[httpx.Request] = []
-    hooks: dict[str, list[Callable[..., Any]]] = {"response": [trace], "request": [sent.append]}
+    sent: list[Sent] = []
+
+    def record(request: httpx.Request) -> None:
+        headers = request.headers
+        sent.append(Sent(request.url.port, headers.get("authorization"), headers.get("dpop")))
+
+    hooks: dict[str, list[Callable[..., Any]]] = {"response": [trace], "request": [record]}
     source = TokenSource(
         stack.issuer,
         client_id,
@@ -347,8 +361,9 @@ def test_one_nonce_round_trip_then_reuse_then_one_retry_after_rotation(stack: St
             *NONCE_ROUND_TRIP,
         ]
         assert client.source.requests == 2  # the token outlived the RS nonce
-        rs_requests = [r for r in client.sent if r.url.port == httpx.URL(stack.rs).port]
-        assert len({r.headers["DPoP"] for r in rs_requests}) == 5  # a fresh proof every time
+        proofs = [s.proof for s in client.sent if s.port == httpx.URL(stack.rs).port]
+        distinct = len(set(proofs))  # counted first: an assertion message never shows a proof
+        assert distinct == 5  # a fresh proof every time
 
     # the RS saw the same: a proof without a nonce, then with the current one; the stale one
     def answered() -> list[dict[str, Any]]:
@@ -372,9 +387,15 @@ def _by_hand(
     htu: str | None = None,
     key: DPoPKey | None = None,
     now: int | None = None,
+    forge_token: bool = False,
+    forge_proof: bool = False,
 ) -> httpx.Response:
-    """One request with a proof built by hand, carrying the RS's current nonce."""
+    """One request with a proof built by hand, carrying the RS's current nonce; ``forge_*``
+    spoils the signature of the access token (the proof's ``ath`` then matches the spoiled
+    token) or of the proof."""
     token = client.source.token()
+    if forge_token:
+        token = _spoil_signature(token)
     proof = create_proof(
         (key or client.key).signing_key,
         htm=htm,
@@ -383,9 +404,18 @@ def _by_hand(
         access_token=token,
         nonce=client.source.nonces.get(origin_of(httpx.URL(stack.rs))),
     )
-    return stack.http.get(
-        stack.resource, headers={"Authorization": f"DPoP {token}", "DPoP": proof}
-    )
+    if forge_proof:
+        proof = _spoil_signature(proof)
+    return stack.http.get(stack.resource, headers={"Authorization": f"DPoP {token}", "DPoP": proof})
+
+
+def _spoil_signature(compact: str) -> str:
+    """The same JWS with the start of its signature reversed (the last character, whose spare
+    bits a strict base64url decoder checks, is kept)."""
+    signing_input, signature = compact.rsplit(".", 1)
+    spoiled = signature[:10][::-1] + signature[10:]
+    assert spoiled != signature
+    return f"{signing_input}.{spoiled}"
 
 
 def _error(response: httpx.Response) -> str | None:
@@ -396,6 +426,7 @@ def _error(response: httpx.Response) -> str | None:
 
 
 def test_oauth4webapi_refuses_proofs_that_do_not_match_the_request(stack: Stack) -> None:
+    facts_before = len(stack.rs_facts())
     with dpop_client(stack) as client:
         assert client.api.get(stack.resource).status_code == 200  # token and RS nonce known
         control = _by_hand(stack, client)
@@ -411,6 +442,14 @@ def test_oauth4webapi_refuses_proofs_that_do_not_match_the_request(stack: Stack)
             assert _error(refused) == "invalid_dpop_proof"
             assert "DPoP-Nonce" in refused.headers
 
+        # a proof whose signature does not verify; an access token whose signature does not
+        bad_proof = _by_hand(stack, client, forge_proof=True)
+        assert bad_proof.status_code == 401
+        assert _error(bad_proof) == "invalid_dpop_proof"
+        bad_token = _by_hand(stack, client, forge_token=True)
+        assert bad_token.status_code == 401
+        assert _error(bad_token) == "invalid_token"
+
         # a valid proof from a key the token is not bound to: cnf.jkt mismatch
         other_key = _by_hand(stack, client, key=DPoPKey.generate())
         assert other_key.status_code == 401
@@ -420,6 +459,22 @@ def test_oauth4webapi_refuses_proofs_that_do_not_match_the_request(stack: Stack)
         bare = stack.http.get(stack.resource)
         assert bare.status_code == 401
         assert challenges(bare.headers["www-authenticate"]) == [("DPoP", {"algs": "ES256"})]
+
+    # and each refusal was oauth4webapi's, for the reason meant (its error messages, in order)
+    def refusals() -> list[tuple[str, str]]:
+        facts = stack.rs_facts()[facts_before:]
+        return [(f["error"], f["reason"]) for f in facts if f["reason"] is not None]
+
+    wait_for(lambda: len(refusals()) >= 7, "the RS log lines")
+    assert refusals() == [
+        ("invalid_dpop_proof", "DPoP Proof htu mismatch"),
+        ("invalid_dpop_proof", "DPoP Proof htu mismatch"),
+        ("invalid_dpop_proof", "DPoP Proof htm mismatch"),
+        ("invalid_dpop_proof", "DPoP Proof iat is not recent enough"),
+        ("invalid_dpop_proof", "JWT signature verification failed"),
+        ("invalid_token", "JWT signature verification failed"),
+        ("invalid_token", "JWT Access Token confirmation mismatch"),
+    ]
 
 
 def test_a_slow_client_clock_is_corrected_in_one_retry(stack: Stack) -> None:
@@ -443,7 +498,9 @@ def test_a_replayed_proof_is_bounded_only_by_the_rs_nonce(stack: Stack) -> None:
     with dpop_client(stack) as client:
         assert client.api.get(stack.resource).status_code == 200
         accepted = client.sent[-1]
-        headers = {name: accepted.headers[name] for name in ("Authorization", "DPoP")}
+        assert accepted.authorization is not None
+        assert accepted.proof is not None
+        headers = {"Authorization": accepted.authorization, "DPoP": accepted.proof}
 
         replayed = stack.http.get(stack.resource, headers=headers)
         assert replayed.status_code == 200  # no replay detection at this peer
