@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
@@ -118,53 +119,35 @@ class TokenIntrospector(Protocol):
 
 
 class GuardMetrics:
-    """The guard's counters, in a registry of their own (``prometheus-client``).
+    """The guard's counters, exposed through ``prometheus-client`` (a registry of their own).
 
     ``proofbound_guard_decisions_total{outcome, reason}``, ``..._replays_blocked_total``,
-    ``..._nonce_challenges_total`` and ``..._observe_would_reject_total{reason}``.
+    ``..._nonce_challenges_total`` and ``..._observe_would_reject_total{reason}``. Counting is a
+    locked dict increment on the request path; the registry reads the counts when scraped.
     """
 
     def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter
+        from prometheus_client import CollectorRegistry
 
+        self._decisions: dict[tuple[str, str], int] = {}
+        self._observe: dict[str, int] = {}
+        self._lock = threading.Lock()  # decisions are counted from worker threads too
         self.registry: Final = CollectorRegistry(auto_describe=True)
-        self._decisions: Final = Counter(
-            "proofbound_guard_decisions",
-            "Guard decisions by outcome and reason",
-            ("outcome", "reason"),
-            registry=self.registry,
-        )
-        self._replays: Final = Counter(
-            "proofbound_guard_replays_blocked",
-            "Requests refused because their proof was replayed",
-            registry=self.registry,
-        )
-        self._nonces: Final = Counter(
-            "proofbound_guard_nonce_challenges",
-            "Requests answered with use_dpop_nonce",
-            registry=self.registry,
-        )
-        self._observe: Final = Counter(
-            "proofbound_guard_observe_would_reject",
-            "Requests the observed target policy would refuse",
-            ("reason",),
-            registry=self.registry,
-        )
+        self.registry.register(_GuardCollector(self))
 
     def count(self, outcome: str, reason: str) -> None:
         """Count one decision."""
-        self._decisions.labels(outcome, reason).inc()
-        if reason == Reason.PROOF_REPLAYED.value:
-            self._replays.inc()
-        elif reason.startswith("nonce_"):
-            self._nonces.inc()
+        key = (outcome, reason)
+        with self._lock:
+            self._decisions[key] = self._decisions.get(key, 0) + 1
 
     def would_reject(self, reason: str) -> None:
         """Count one request the observed target policy would refuse."""
-        self._observe.labels(reason).inc()
+        with self._lock:
+            self._observe[reason] = self._observe.get(reason, 0) + 1
 
     def value(self, name: str, **labels: str) -> float:
-        """The current value of one counter sample (0 when never counted)."""
+        """The current value of one exposed sample (0 when never counted)."""
         found = self.registry.get_sample_value(name, labels)
         return 0.0 if found is None else found
 
@@ -173,6 +156,49 @@ class GuardMetrics:
         from prometheus_client import generate_latest
 
         return generate_latest(self.registry).decode("utf-8")
+
+
+class _GuardCollector:
+    """Turns the guard's counts into Prometheus counter families at scrape time."""
+
+    def __init__(self, metrics: GuardMetrics) -> None:
+        self._metrics = metrics
+
+    def describe(self) -> list[Any]:
+        return list(self.collect())
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily
+
+        decisions = dict(self._metrics._decisions)  # a snapshot: counting goes on meanwhile
+        family = CounterMetricFamily(
+            "proofbound_guard_decisions",
+            "Guard decisions by outcome and reason",
+            labels=("outcome", "reason"),
+        )
+        for (outcome, reason), count in sorted(decisions.items()):
+            family.add_metric((outcome, reason), count)
+        yield family
+        replays = sum(n for (_, r), n in decisions.items() if r == Reason.PROOF_REPLAYED.value)
+        nonces = sum(n for (_, r), n in decisions.items() if r.startswith("nonce_"))
+        yield CounterMetricFamily(
+            "proofbound_guard_replays_blocked",
+            "Requests refused because their proof was replayed",
+            value=replays,
+        )
+        yield CounterMetricFamily(
+            "proofbound_guard_nonce_challenges",
+            "Requests answered with use_dpop_nonce",
+            value=nonces,
+        )
+        observe = CounterMetricFamily(
+            "proofbound_guard_observe_would_reject",
+            "Requests the observed target policy would refuse",
+            labels=("reason",),
+        )
+        for reason, count in sorted(dict(self._metrics._observe).items()):
+            observe.add_metric((reason,), count)
+        yield observe
 
 
 class _NeedsIO(Exception):
@@ -191,7 +217,9 @@ def _credentials(ctx: RequestContext) -> tuple[Scheme, str]:
     if scheme is None:
         raise MissingCredentials(Reason.CREDENTIALS_MISSING, detail="unsupported scheme")
     token = token.strip()
-    if not token or _TOKEN68.fullmatch(token) is None:
+    # A three-segment value is checked strictly (canonical base64url) by the JWS parser; only
+    # other values need the token68 check here.
+    if not token or (token.count(".") != 2 and _TOKEN68.fullmatch(token) is None):
         raise InvalidRequest(Reason.REQUEST_MALFORMED, detail="Authorization is not token68")
     return scheme, token
 
