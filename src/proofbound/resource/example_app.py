@@ -336,7 +336,6 @@ class _LazyFeed:
             feed = RevocationFeed(
                 url, interval=self._interval, max_staleness=self._max_staleness, http=http
             )
-            feed.poll()  # the poller's own first poll runs concurrently; either may land first
             self._feed = feed
             _log.info("revocation feed %s polled every %s s", url, self._interval)
             return feed

@@ -34,6 +34,12 @@ class Form(dict[str, str]):
         """Every value of a repeatable parameter (RFC 8707 ``resource``)."""
         return list(self.repeated.get(name, []))
 
+    def __repr__(self) -> str:
+        # Values hold assertions and secrets: only the parameter names are shown.
+        return f"Form(names={sorted({*self, *self.repeated})!r})"
+
+    __str__ = __repr__
+
 
 def parse_form(
     body: bytes,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
@@ -55,10 +55,10 @@ BindingKind = Literal["dpop", "mtls", "bearer"]
 class TokenRequest:
     """One token request, already parsed by the web layer."""
 
-    form: Form
-    authorization: str | None
-    dpop: Sequence[str]
-    certificate: ClientCertificate | None
+    form: Form  # its repr shows parameter names only
+    authorization: str | None = field(repr=False)  # Basic credentials
+    dpop: Sequence[str] = field(repr=False)  # proofs
+    certificate: ClientCertificate | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -549,3 +549,21 @@ async def test_storage_failure_is_an_opaque_server_error(tmp_path: Any) -> None:
         "error_description": "Internal server error",
     }
     assert health.status_code == 503
+
+
+def test_token_request_and_form_reprs_hold_no_credential() -> None:
+    from proofbound.server.forms import parse_form
+    from proofbound.server.token_endpoint import TokenRequest
+
+    body = (
+        b"grant_type=client_credentials&client_assertion=eyJhbGciOiJFUzI1NiJ9.e30.c2ln"
+        b"&client_secret=s3cr3t-value"
+    )
+    form = parse_form(body, "application/x-www-form-urlencoded", max_bytes=4096)
+    request = TokenRequest(
+        form=form, authorization="Basic c2VjcmV0OnZhbHVl", dpop=["eyJ0eXAi.proof.sig"]
+    )
+    assert "client_assertion" in repr(form)  # the names stay, for diagnostics
+    for text in (repr(form), str(form), repr(request)):
+        for secret in ("eyJhbGciOiJFUzI1NiJ9", "s3cr3t-value", "c2VjcmV0OnZhbHVl", "proof.sig"):
+            assert secret not in text
