@@ -61,7 +61,6 @@ _ENV: Final = "PROOFBOUND_"
 #: value, except the random nonce secret the workers must share when no file is given).
 _WORKER_ENV: Final = "_PROOFBOUND_EXAMPLE_API_WORKER"
 _WORKER_APP: Final = "proofbound.cli.example_api:_worker_app"
-_MIN_NONCE_SECRET: Final = 32
 
 
 class Require(enum.StrEnum):
@@ -98,11 +97,12 @@ def _wildcard(host: str) -> bool:
 
 def _nonce_secret(path: Path) -> bytes:
     from proofbound.cli.main import UsageError, read_limited
+    from proofbound.dpop.nonce import MIN_SECRET_BYTES
 
     data = read_limited(path).rstrip(b"\r\n")
-    if len(data) < _MIN_NONCE_SECRET:
+    if len(data) < MIN_SECRET_BYTES:
         raise UsageError(
-            f"{os.fspath(path)!r} holds fewer than {_MIN_NONCE_SECRET} bytes: "
+            f"{os.fspath(path)!r} holds fewer than {MIN_SECRET_BYTES} bytes: "
             "not a usable nonce secret"
         )
     return data

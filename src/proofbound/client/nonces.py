@@ -3,22 +3,22 @@ replaced by every ``DPoP-Nonce`` a server sends, and validated as ``1*NQCHAR`` b
 
 from __future__ import annotations
 
-import re
 import threading
 from typing import Final
 
 import httpx
 
+from proofbound._internal.syntax import is_nqchars
+
 __all__ = ["NonceCache", "is_valid_nonce", "origin_of"]
 
-_NQCHAR: Final = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 9449 §8.1
 _MAX_NONCE: Final = 512
 _MAX_ORIGINS: Final = 1024
 
 
 def is_valid_nonce(nonce: str | None) -> bool:
     """Whether ``nonce`` is a usable ``1*NQCHAR`` value (RFC 9449 §8.1)."""
-    return nonce is not None and len(nonce) <= _MAX_NONCE and _NQCHAR.fullmatch(nonce) is not None
+    return nonce is not None and len(nonce) <= _MAX_NONCE and is_nqchars(nonce)
 
 
 def origin_of(url: httpx.URL) -> str:

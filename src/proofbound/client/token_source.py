@@ -25,13 +25,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
 from proofbound.client.httpx_auth import DPoPAuth
 from proofbound.client.keys import DPoPKey
 from proofbound.client.nonces import NonceCache
+from proofbound.discovery import metadata_urls
 from proofbound.jws import sign_compact
 from proofbound.server.config import Secret
 
@@ -156,13 +157,7 @@ class TokenSource:
         """
         if self._metadata is not None:
             return self._metadata
-        parts = urlsplit(self.issuer)
-        path = parts.path.rstrip("/")
-        origin = f"{parts.scheme}://{parts.netloc}"
-        for url in (
-            f"{origin}/.well-known/oauth-authorization-server{path}",
-            f"{self.issuer.rstrip('/')}/.well-known/openid-configuration",
-        ):
+        for url in metadata_urls(self.issuer):
             try:
                 response = self.http.get(url, headers={"Accept": "application/json"})
             except httpx.HTTPError as exc:

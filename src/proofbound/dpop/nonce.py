@@ -18,12 +18,13 @@ from typing import Final, Literal, Protocol
 from proofbound._internal.b64 import b64url_decode, b64url_encode
 from proofbound.errors import ConfigurationError
 
-__all__ = ["NonceSource", "RollingNonces"]
+__all__ = ["MIN_SECRET_BYTES", "NonceSource", "RollingNonces"]
 
 _LABEL: Final = b"proofbound/dpop-nonce/v1"
 _TAG_BYTES: Final = 16
 _STEP_BYTES: Final = 8
-_MIN_SECRET_BYTES: Final = 32
+#: The shortest secret RollingNonces accepts (256 bits).
+MIN_SECRET_BYTES: Final = 32
 
 
 class NonceSource(Protocol):
@@ -67,8 +68,8 @@ class RollingNonces:
     ) -> None:
         if not secrets:
             raise ConfigurationError("at least one nonce secret is required")
-        if any(len(secret) < _MIN_SECRET_BYTES for secret in secrets):
-            raise ConfigurationError(f"nonce secrets need at least {_MIN_SECRET_BYTES} bytes")
+        if any(len(secret) < MIN_SECRET_BYTES for secret in secrets):
+            raise ConfigurationError(f"nonce secrets need at least {MIN_SECRET_BYTES} bytes")
         if purpose not in ("as", "rs"):
             raise ConfigurationError("purpose must be 'as' or 'rs'")
         if not origin:

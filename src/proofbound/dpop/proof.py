@@ -14,6 +14,7 @@ import secrets
 from typing import Any, Final
 
 from proofbound._internal.b64 import b64url_encode
+from proofbound._internal.syntax import is_nqchars
 from proofbound.jwk.keys import SigningKey
 from proofbound.jws import sign_compact
 
@@ -21,7 +22,6 @@ __all__ = ["access_token_hash", "create_proof", "new_jti"]
 
 # RFC 9110 §5.6.2 token characters for methods; RFC 9449 §8.1 NQCHAR for nonces.
 _METHOD: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_NONCE: Final = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
 def access_token_hash(access_token: str) -> str:
@@ -72,7 +72,7 @@ def create_proof(
     """
     if _METHOD.fullmatch(htm) is None:
         raise ValueError("htm is not an HTTP method token")
-    if nonce is not None and _NONCE.fullmatch(nonce) is None:
+    if nonce is not None and not is_nqchars(nonce):
         raise ValueError("nonce is not 1*NQCHAR")
     claims: dict[str, Any] = {
         "jti": jti if jti is not None else new_jti(),

@@ -56,7 +56,7 @@ from starlette.routing import Route
 
 from proofbound.access_token import AccessTokenPolicy
 from proofbound.adapters.asgi import GuardMiddleware
-from proofbound.dpop.nonce import RollingNonces
+from proofbound.dpop.nonce import MIN_SECRET_BYTES, RollingNonces
 from proofbound.dpop.verify import ProofPolicy
 from proofbound.errors import ConfigurationError, StorageUnavailable
 from proofbound.mtls.forwarded import CertHeaderFormat, IPNetwork
@@ -84,7 +84,6 @@ _EXEMPT: Final = frozenset({"/healthz", "/metrics", METADATA_PATH})
 #: Headers a browser client must read: the challenge and the RS nonce (RFC 9449 §9).
 _EXPOSED: Final = ("WWW-Authenticate", "DPoP-Nonce")
 _HEADER_NAME: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
-_MIN_NONCE_SECRET: Final = 32
 _HTTP_TIMEOUT: Final = 5.0
 
 Framework = Literal["auto", "fastapi", "starlette"]
@@ -165,8 +164,8 @@ class ExampleAPISettings:
         if self.require not in REQUIREMENTS:
             raise ConfigurationError("require must be dpop, mtls, bound or bearer-allowed")
         RoutePolicy(require=self.require, observe=self.observe)  # observe must be stricter
-        if any(len(secret) < _MIN_NONCE_SECRET for secret in self.nonce_secrets):
-            raise ConfigurationError(f"a nonce secret needs at least {_MIN_NONCE_SECRET} bytes")
+        if any(len(secret) < MIN_SECRET_BYTES for secret in self.nonce_secrets):
+            raise ConfigurationError(f"a nonce secret needs at least {MIN_SECRET_BYTES} bytes")
         header = self.client_cert_header.lower()
         if not header or set(header) - _HEADER_NAME:
             raise ConfigurationError("the client certificate header is not a header name")

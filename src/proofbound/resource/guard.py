@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
 from proofbound.access_token import AccessTokenVerifier, VerifiedAccessToken
-from proofbound.binding import binding_from_cnf, check_binding
+from proofbound.binding import Binding, binding_from_cnf, check_binding
 from proofbound.clock import Clock, SystemClock
 from proofbound.dpop.nonce import RollingNonces
 from proofbound.dpop.verify import DPoPVerifier, ProofPolicy, VerifiedProof
@@ -64,7 +64,7 @@ from proofbound.resource.context import RequestContext
 from proofbound.resource.issuers import IssuerKeys
 from proofbound.resource.revocations import RevocationSource
 
-__all__ = ["Guard", "GuardMetrics", "Principal", "TokenIntrospector"]
+__all__ = ["Guard", "GuardMetrics", "Principal", "TokenIntrospector", "check_scheme"]
 
 _log: Final = logging.getLogger("proofbound.resource")
 _TOKEN68: Final = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 7235 §2.1
@@ -204,6 +204,20 @@ class _GuardCollector:
 class _NeedsIO(Exception):
     """Raised by an inline decision that would have to wait on the network (then redone in a
     worker thread; nothing was spent, since the replay record comes after the decision)."""
+
+
+def check_scheme(scheme: Scheme, binding: Binding | None) -> None:
+    """RFC 9449 §7.2, whatever the route allows: the ``DPoP`` scheme carries DPoP-bound tokens
+    only, and a DPoP-bound token is never accepted under ``Bearer`` (a downgrade).
+
+    Raises:
+        InvalidToken: ``token_scheme``.
+    """
+    dpop_bound = binding is not None and binding.kind == "dpop"
+    if scheme == "DPoP" and not dpop_bound:
+        raise InvalidToken(Reason.TOKEN_SCHEME, detail="DPoP scheme, token not DPoP-bound")
+    if scheme == "Bearer" and dpop_bound:
+        raise InvalidToken(Reason.TOKEN_SCHEME, detail="DPoP-bound token under Bearer")
 
 
 def _credentials(ctx: RequestContext) -> tuple[Scheme, str]:
@@ -346,9 +360,7 @@ class Guard:
             claims, binding, proof = self._dpop_request(ctx, token, now, allow_io)
         else:
             claims, binding = self._token(token, now, allow_io)
-            if binding is not None and binding.kind == "dpop":
-                # RFC 9449 §7.2: a DPoP-bound token presented as a bearer token
-                raise InvalidToken(Reason.TOKEN_SCHEME, detail="DPoP-bound token under Bearer")
+            check_scheme("Bearer", binding)
             cert = ctx.client_cert.thumbprint if ctx.client_cert is not None else None
             check_binding(binding, cert_thumbprint=cert)
         kind = binding.kind if binding is not None else None
@@ -451,8 +463,7 @@ class Guard:
             binding = verified.binding
         else:
             claims, binding = self._token(token, now, allow_io)
-            if binding is None or binding.kind != "dpop":
-                raise InvalidToken(Reason.TOKEN_SCHEME, detail="DPoP scheme, token not DPoP-bound")
+            check_scheme("DPoP", binding)  # before a proof is checked against no key at all
             proof = self._proofs.verify(
                 dpop,
                 method=ctx.method,
@@ -462,9 +473,7 @@ class Guard:
                 binding=binding,
                 require_nonce=self._nonces is not None,
             )
-        if binding is None or binding.kind != "dpop":
-            # RFC 9449 §7.2: the DPoP scheme is for DPoP-bound tokens only
-            raise InvalidToken(Reason.TOKEN_SCHEME, detail="DPoP scheme, token not DPoP-bound")
+        check_scheme("DPoP", binding)
         return claims, binding, proof
 
     def _jwt_with_proof(

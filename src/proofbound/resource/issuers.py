@@ -16,11 +16,12 @@ import threading
 import time
 from collections.abc import Mapping
 from typing import Any, Final
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
 from proofbound.access_token import AccessTokenPolicy, AccessTokenVerifier
+from proofbound.discovery import metadata_urls
 from proofbound.errors import ConfigurationError, InvalidToken, Reason, StorageUnavailable
 from proofbound.server.config import Secret
 
@@ -52,13 +53,7 @@ def discover_metadata(http: httpx.Client, issuer: str) -> dict[str, Any]:
     Raises:
         StorageUnavailable: unreachable, or no document names this issuer.
     """
-    parts = urlsplit(issuer)
-    path = parts.path.rstrip("/")
-    origin = f"{parts.scheme}://{parts.netloc}"
-    candidates = (
-        f"{origin}/.well-known/oauth-authorization-server{path}",
-        f"{issuer.rstrip('/')}/.well-known/openid-configuration",
-    )
+    candidates = metadata_urls(issuer)
     last: StorageUnavailable | None = None
     for url in candidates:
         try:

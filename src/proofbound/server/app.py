@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from proofbound.clock import Clock, SystemClock
+from proofbound.discovery import metadata_path
 from proofbound.dpop.nonce import RollingNonces
 from proofbound.errors import (
     InvalidClient,
@@ -43,25 +44,16 @@ from proofbound.errors import (
     Reason,
     StorageUnavailable,
 )
-from proofbound.mtls.certificate import ClientCertificate, load_certificate
-from proofbound.mtls.forwarded import (
-    MalformedCertificateHeader,
-    certificate_from_header,
-    is_trusted_peer,
-)
+from proofbound.mtls.certificate import ClientCertificate
 from proofbound.resource.challenge import Challenge
+from proofbound.resource.context import ProxySettings, client_certificate
 from proofbound.server.client_auth import ClientAuthenticator
 from proofbound.server.config import Secret, ServerSettings
 from proofbound.server.forms import parse_form, parse_json_object, single_header
 from proofbound.server.introspection import introspect
 from proofbound.server.jwks_fetch import JwksFetcher
 from proofbound.server.keyring import Keyring
-from proofbound.server.metadata import (
-    PATHS,
-    authorization_server_metadata,
-    issuer_path,
-    metadata_path,
-)
+from proofbound.server.metadata import PATHS, authorization_server_metadata, issuer_path
 from proofbound.server.registration import register_client
 from proofbound.server.responses import token_error_response
 from proofbound.server.revocation import RedisPublisher, RevocationPublisher, Revoker
@@ -143,6 +135,11 @@ class AuthorizationServer:
         self.settings: Final = settings
         self.store: Final = store
         self._inline: Final = store.dialect == "sqlite"
+        self._proxy: Final = ProxySettings(
+            trusted_proxies=settings.trusted_proxies,
+            client_cert_header=settings.client_cert_header,
+            client_cert_format=settings.client_cert_format,
+        )
         self.clock: Final = clock or SystemClock()
         now = self.clock.now()
         self.keyring: Final = Keyring(store, alg=settings.signing_alg, now=now)
@@ -190,26 +187,21 @@ class AuthorizationServer:
 
     def certificate(self, request: Request) -> ClientCertificate | None:
         """The client certificate of the request: from the TLS connection (ASGI TLS extension)
-        or, only from a trusted proxy, from the one configured header.
+        or, only from a trusted proxy, from the one configured header (the same rule as the
+        resource side: :func:`proofbound.resource.context.client_certificate`).
 
         Raises:
-            InvalidClient: ``client_cert_malformed`` -- the trusted header does not hold one
-                certificate.
+            InvalidClient: ``client_cert_malformed`` -- the certificate cannot be parsed.
         """
-        tls = request.scope.get("extensions", {}).get("tls") or {}
-        chain = tls.get("client_cert_chain") or []
-        if chain:
-            try:
-                return load_certificate(chain[0])
-            except InvalidToken:
-                raise InvalidClient(Reason.CLIENT_CERT_MALFORMED) from None
-        peer = request.client.host if request.client is not None else None
-        if not is_trusted_peer(peer, self.settings.trusted_proxies):
-            return None  # a certificate header from anyone else is ignored (RFC 8705 §6.1)
-        values = request.headers.getlist(self.settings.client_cert_header)
+        name = self.settings.client_cert_header
         try:
-            return certificate_from_header(values, self.settings.client_cert_format)
-        except MalformedCertificateHeader:
+            return client_certificate(
+                self._proxy,
+                tls_extension=(request.scope.get("extensions") or {}).get("tls"),
+                peer=request.client.host if request.client is not None else None,
+                headers={name: tuple(request.headers.getlist(name))},
+            )
+        except InvalidToken:
             raise InvalidClient(Reason.CLIENT_CERT_MALFORMED) from None
 
     async def _form(self, request: Request) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from proofbound.discovery import OAUTH_METADATA
 from proofbound.server.config import ServerSettings
 from proofbound.server.registration import AUTH_METHODS, GRANT_TYPES
 
@@ -20,10 +21,9 @@ __all__ = [
     "WELL_KNOWN",
     "authorization_server_metadata",
     "issuer_path",
-    "metadata_path",
 ]
 
-WELL_KNOWN: Final = "/.well-known/oauth-authorization-server"
+WELL_KNOWN: Final = OAUTH_METADATA
 
 #: Endpoint paths below the issuer.
 PATHS: Final = {
@@ -37,12 +37,6 @@ PATHS: Final = {
     "health": "/healthz",
     "metrics": "/metrics",
 }
-
-
-def metadata_path(issuer: str) -> str:
-    """The path of the metadata document for ``issuer`` (RFC 8414 §3.1 insertion)."""
-    path = urlsplit(issuer).path.rstrip("/")
-    return WELL_KNOWN + path
 
 
 def issuer_path(issuer: str) -> str:

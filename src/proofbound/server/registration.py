@@ -26,7 +26,6 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
-import re
 import secrets
 from collections.abc import Mapping
 from typing import Any, Final
@@ -34,6 +33,7 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 
+from proofbound._internal.syntax import is_nqchars
 from proofbound.errors import InvalidClientMetadata, InvalidKey, Reason
 from proofbound.jwk.keys import PRIVATE_MEMBERS, PublicKey, public_key_from_jwk
 from proofbound.server.config import ServerSettings
@@ -67,7 +67,6 @@ SUBJECT_MEMBERS: Final = (
     "tls_client_auth_san_email",
 )
 
-_SCOPE_TOKEN: Final = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3
 _MAX_KEYS: Final = 10
 _MAX_TEXT: Final = 512
 
@@ -152,7 +151,7 @@ def _scope(metadata: Mapping[str, Any]) -> str | None:
     if not isinstance(scope, str) or len(scope) > 2048:
         raise _bad("scope", "must be a string")
     tokens = scope.split(" ")
-    if not all(_SCOPE_TOKEN.fullmatch(t) for t in tokens) or len(set(tokens)) != len(tokens):
+    if not all(is_nqchars(t) for t in tokens) or len(set(tokens)) != len(tokens):
         raise _bad("scope", "must be distinct scope tokens separated by single spaces")
     return scope
 

@@ -567,3 +567,34 @@ def test_token_request_and_form_reprs_hold_no_credential() -> None:
     for text in (repr(form), str(form), repr(request)):
         for secret in ("eyJhbGciOiJFUzI1NiJ9", "s3cr3t-value", "c2VjcmV0OnZhbHVl", "proof.sig"):
             assert secret not in text
+
+
+async def test_rfc7591_jwks_uri_client_authenticates_with_the_fetched_keys(tmp_path: Any) -> None:
+    key = generate_key("ES256")
+    served: dict[str, Any] = {"keys": [key.public_jwk()]}
+    fetched: list[str] = []
+
+    def fetch(uri: str) -> dict[str, Any]:
+        fetched.append(uri)
+        return served
+
+    server = AuthorizationServer(
+        make_settings(), Store.open(f"sqlite:///{tmp_path / 'u.db'}"),
+        clock=FrozenClock(NOW), fetch_jwks=fetch,
+    )  # fmt: skip
+    transport = httpx.ASGITransport(app=create_app(server), client=("127.0.0.1", 1))
+    async with httpx.AsyncClient(transport=transport) as http:
+        harness = ASHarness(server, http, server.clock)  # type: ignore[arg-type]
+        registered = await harness.register(
+            {"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://c.example/k"}
+        )
+        assert registered.status_code == 201, registered.text
+        client = JwtClient(registered.json()["client_id"], key, clock=FrozenClock(NOW))
+        ok = await http.post(TOKEN_URL, data=client.form())
+        assert ok.status_code == 200
+        assert fetched == ["https://c.example/k"]
+        served["keys"] = [generate_key("ES256").public_jwk()]  # the client rotated elsewhere
+        refused = await http.post(TOKEN_URL, data=client.form())
+        assert refused.status_code == 400
+        assert refused.json()["error"] == "invalid_client"
+    server.close()

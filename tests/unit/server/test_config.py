@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from proofbound.discovery import metadata_path
 from proofbound.errors import ConfigurationError
 from proofbound.server.config import Secret, ServerSettings, parse_networks, validate_issuer
-from proofbound.server.metadata import metadata_path
 
 
 def test_defaults_are_the_secure_ones() -> None:
