@@ -31,6 +31,7 @@ from proofbound.jwk.signatures import verify
 from proofbound.storage import (
     AuditEntry,
     ClientRecord,
+    Issuance,
     ReplayDetected,
     RevocationEntry,
     RevocationKind,
@@ -314,6 +315,65 @@ def test_failed_issuance_spends_nothing(store: Store) -> None:
     with pytest.raises(StorageUnavailable):  # the same jti twice: the insert fails
         store.record_issuance(first, [(key, NOW + 60)], now=NOW)
     assert store.spend(key, expires_at=NOW + 60, now=NOW) is True
+
+
+def test_batch_refuses_only_the_replayed_issuances(store: Store) -> None:
+    shared, other, late = new_key(), new_key(), new_key()
+    first, second, third = token(), token(), token()
+    outcomes = store.record_issuances(
+        [
+            Issuance(first, ((shared, NOW + 60),)),
+            Issuance(second, ((late, NOW + 60), (shared, NOW + 60))),  # replays the first's key
+            Issuance(third, ((other, NOW + 60),)),
+        ],
+        now=NOW,
+    )
+    assert outcomes[0] is None
+    assert outcomes[2] is None
+    assert isinstance(outcomes[1], ReplayDetected)
+    assert outcomes[1].index == 1
+    assert store.get_token(first.jti) == first
+    assert store.get_token(third.jti) == third
+    assert store.get_token(second.jti) is None
+    # The refused issuance's own earlier key was given back; the others' stay spent.
+    assert store.spend(late, expires_at=NOW + 60, now=NOW) is True
+    assert store.spend(shared, expires_at=NOW + 60, now=NOW) is False
+    assert store.spend(other, expires_at=NOW + 60, now=NOW) is False
+
+
+def test_batch_failure_writes_nothing_of_the_batch(store: Store) -> None:
+    existing = token()
+    store.record_issuance(existing, [], now=NOW)
+    fresh, key = token(), new_key()
+    with pytest.raises(StorageUnavailable):  # the second issuance's jti exists: the insert fails
+        store.record_issuances(
+            [Issuance(fresh, ((key, NOW + 60),)), Issuance(existing, ())], now=NOW
+        )
+    assert store.get_token(fresh.jti) is None
+    assert store.spend(key, expires_at=NOW + 60, now=NOW) is True
+
+
+def test_batches_on_a_kept_connection(store: Store) -> None:
+    connection = store.issuance_connection()
+    try:
+        records = [token() for _ in range(3)]
+        for record in records:
+            (outcome,) = store.record_issuances(
+                [Issuance(record, ((new_key(), NOW + 60),))], now=NOW, connection=connection
+            )
+            assert outcome is None
+        key = new_key()
+        store.record_issuances(
+            [Issuance(token(), ((key, NOW + 60),))], now=NOW, connection=connection
+        )
+        (replayed,) = store.record_issuances(
+            [Issuance(token(), ((key, NOW + 60),))], now=NOW, connection=connection
+        )
+        assert isinstance(replayed, ReplayDetected)
+    finally:
+        connection.close()
+    for record in records:  # committed: visible on the store's other connections
+        assert store.get_token(record.jti) == record
 
 
 def test_expired_single_use_key_can_be_reused(store: Store) -> None:

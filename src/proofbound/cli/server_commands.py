@@ -11,6 +11,7 @@ list. Bad configuration ends the command at start-up with one ``error:`` line an
 from __future__ import annotations
 
 import enum
+import importlib.util
 import json
 import logging
 import tomllib
@@ -296,6 +297,9 @@ def _run(settings: ServerSettings, url: str, host: str, port: int, log_level: st
             # is decided by proofbound's --trusted-proxy alone).
             proxy_headers=False,
             log_config=None,
+            # The C parser and loop (dependencies); asyncio where uvloop does not exist.
+            http="httptools",
+            loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
         )
         _log.warning("proofbound AS %s listening on http://%s:%d", settings.issuer, host, port)
         _GracefulServer(config).run()

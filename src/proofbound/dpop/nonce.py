@@ -10,7 +10,6 @@ every listed secret verifies. Validation is constant-time and fails opaquely (on
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Sequence
 from typing import Final, Literal, Protocol
@@ -83,7 +82,7 @@ class RollingNonces:
 
     def _tag(self, secret: bytes, step: int) -> bytes:
         message = self._prefix + step.to_bytes(_STEP_BYTES, "big")
-        return hmac.new(secret, message, hashlib.sha256).digest()[:_TAG_BYTES]
+        return hmac.digest(secret, message, "sha256")[:_TAG_BYTES]
 
     def issue(self, now: int) -> str:
         """Return the nonce for the current step, made with the first secret."""

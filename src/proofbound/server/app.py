@@ -15,7 +15,8 @@ Endpoints (paths below the issuer's path; all discoverable from the metadata):
 ``GET  /healthz``, ``GET /metrics``            liveness (checks the database), counters
 =============================================  ========================================
 
-Blocking work (database, signatures) runs in a worker thread so the event loop keeps serving.
+Database work runs inline for the embedded SQLite store and in a worker thread for PostgreSQL;
+token issuances are written by a group-commit thread (``server/writer.py``).
 Every response that carries a token, a secret or a nonce has ``Cache-Control: no-store``.
 """
 
@@ -32,6 +33,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from proofbound.clock import Clock, SystemClock
 from proofbound.discovery import metadata_path
@@ -58,7 +60,8 @@ from proofbound.server.registration import register_client
 from proofbound.server.responses import token_error_response
 from proofbound.server.revocation import RedisPublisher, RevocationPublisher, Revoker
 from proofbound.server.token_endpoint import TokenEndpoint, TokenRequest
-from proofbound.storage.store import Store
+from proofbound.server.writer import GroupCommitWriter
+from proofbound.storage.store import ReplayDetected, Store
 
 __all__ = ["AuthorizationServer", "create_app"]
 
@@ -154,6 +157,7 @@ class AuthorizationServer:
         self.tokens: Final = TokenEndpoint(
             settings, store, self.keyring, self.authenticator, self.nonces
         )
+        self.writer: Final = GroupCommitWriter(store, self.clock.now)
         if publisher is None and settings.redis_url is not None:
             publisher = RedisPublisher(settings.redis_url)
         self._publisher = publisher
@@ -181,6 +185,7 @@ class AuthorizationServer:
             close()
         if self._fetcher is not None:
             self._fetcher.close()
+        self.writer.close()
         self.store.close()
 
     # -- request helpers ------------------------------------------------------------------------
@@ -240,9 +245,13 @@ class AuthorizationServer:
                 dpop=request.headers.getlist("dpop"),
                 certificate=self.certificate(request),
             )
-            issued = await self._blocking(
-                lambda: self.tokens.handle(token_request, now=self.clock.now())
-            )
+            now = self.clock.now()
+            pending = await self._blocking(lambda: self.tokens.prepare(token_request, now=now))
+            try:
+                await self.writer.write(pending.record)
+            except ReplayDetected as exc:
+                self.tokens.refuse_replay(pending, exc)
+            issued = self.tokens.complete(pending, now=now)
         except Exception as exc:
             return _oauth_error(exc, basic_realm=realm)
         headers = {"DPoP-Nonce": issued.nonce} if issued.nonce is not None else None
@@ -408,6 +417,31 @@ async def _bounded_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(server: AuthorizationServer) -> Starlette:
-    """The Starlette application of ``server`` (its lifetime is the caller's)."""
-    return Starlette(routes=server.routes())
+class _ASGIApp:
+    """The server's ASGI application: Starlette, except that ``POST`` to the token endpoint
+    without an ``Origin`` header (a machine client: no CORS to apply) goes straight to the
+    handler, skipping routing and middleware -- the issuance hot path. The handler and what it
+    answers are the same either way."""
+
+    def __init__(self, server: AuthorizationServer) -> None:
+        self._token_path: Final = issuer_path(server.settings.issuer) + PATHS["token"]
+        self._token: Final = server.token
+        self.starlette: Final = Starlette(routes=server.routes())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] == self._token_path
+            and scope["method"] == "POST"
+            and not scope.get("root_path")
+            and all(name != b"origin" for name, _ in scope["headers"])
+        ):
+            response = await self._token(Request(scope, receive))
+            await response(scope, receive, send)
+            return
+        await self.starlette(scope, receive, send)
+
+
+def create_app(server: AuthorizationServer) -> ASGIApp:
+    """The ASGI application of ``server`` (its lifetime is the caller's)."""
+    return _ASGIApp(server)

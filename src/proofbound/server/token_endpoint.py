@@ -10,9 +10,9 @@ Order (each step a function below; the first failure ends the request):
 6. ``binding``             -- DPoP proof through the core verifier with AS nonces (RFC 9449 §5,
    §8) -> ``cnf.jkt``; a certificate-bound client -> ``cnf.x5t#S256`` (RFC 8705 §3.1); never
    both; a client registered for a binding is refused without its proof or certificate.
-7. ``issue``               -- an RFC 9068 JWT, then one transaction that spends the assertion
-   and proof ``jti`` values and records the token (a replay or a storage failure issues
-   nothing).
+7. ``sign``                -- an RFC 9068 JWT; then a transaction that spends the assertion and
+   proof ``jti`` values and records the token (``handle``, or the server's group commit); only
+   then ``complete`` hands it out (a replay or a storage failure issues nothing).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NoReturn
 from urllib.parse import urlsplit
 
 from proofbound.access_token import issue_access_token
@@ -42,9 +42,9 @@ from proofbound.server.client_auth import AuthenticatedClient, ClientAuthenticat
 from proofbound.server.config import ServerSettings
 from proofbound.server.forms import Form
 from proofbound.server.keyring import Keyring
-from proofbound.storage.store import ReplayDetected, Store, TokenRecord
+from proofbound.storage.store import Issuance, ReplayDetected, Store, TokenRecord
 
-__all__ = ["IssuedToken", "TokenEndpoint", "TokenRequest"]
+__all__ = ["IssuedToken", "PendingToken", "TokenEndpoint", "TokenRequest"]
 
 _log: Final = logging.getLogger("proofbound.server.token")
 
@@ -59,6 +59,18 @@ class TokenRequest:
     authorization: str | None = field(repr=False)  # Basic credentials
     dpop: Sequence[str] = field(repr=False)  # proofs
     certificate: ClientCertificate | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingToken:
+    """A signed token not yet handed out: it may leave the server only after ``record`` is
+    committed (which spends its single-use keys)."""
+
+    access_token: str = field(repr=False)
+    record: Issuance
+    binding: BindingKind
+    assertion_first: bool  # single-use key #0 is the client assertion's
+    proof_nonce: str | None  # the DPoP proof's nonce, if it had one
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +136,7 @@ class TokenEndpoint:
         )
 
     def handle(self, request: TokenRequest, *, now: int) -> IssuedToken:
-        """Run the checks in order and issue a token.
+        """Run the checks in order, issue a token and record it (one transaction of its own).
 
         Raises:
             OAuthError: the first failed check (``InvalidRequest``, ``InvalidClient``,
@@ -132,6 +144,16 @@ class TokenEndpoint:
                 ``InvalidTarget``, ``InvalidDPoPProof``, ``UseDPoPNonce``).
             StorageUnavailable: the database failed; nothing was issued.
         """
+        pending = self.prepare(request, now=now)
+        try:
+            self._store.record_issuance(pending.record.token, pending.record.single_use, now=now)
+        except ReplayDetected as exc:
+            self.refuse_replay(pending, exc)
+        return self.complete(pending, now=now)
+
+    def prepare(self, request: TokenRequest, *, now: int) -> PendingToken:
+        """Steps 1-6 and the signature of step 7: a token that may be handed out once
+        :attr:`PendingToken.record` is written (by :meth:`handle` or a group commit)."""
         form = request.form
         grant = self.check_grant_type(form)
         client = self._auth.authenticate(
@@ -145,7 +167,39 @@ class TokenEndpoint:
         scope = self.granted_scope(client, form.get("scope"))
         audience = self.audiences(form.all("resource"))
         proof, cert = self.binding(client, request, now)
-        return self.issue(client, scope, audience, proof, cert, now)
+        return self.sign(client, scope, audience, proof, cert, now)
+
+    @staticmethod
+    def refuse_replay(pending: PendingToken, exc: ReplayDetected) -> NoReturn:
+        """The error for a spent single-use key: the assertion's or the proof's."""
+        if pending.assertion_first and exc.index == 0:
+            raise InvalidClient(Reason.CLIENT_ASSERTION_REPLAYED) from None
+        raise InvalidDPoPProof(Reason.PROOF_REPLAYED) from None
+
+    def complete(self, pending: PendingToken, *, now: int) -> IssuedToken:
+        """After the record is written: count, log, and pick the next DPoP nonce."""
+        kind = pending.binding
+        self._issued.labels(kind).inc()
+        nonce = None
+        if kind == "dpop" and self._nonces is not None:
+            fresh = self._nonces.issue(now)
+            nonce = fresh if fresh != pending.proof_nonce else None  # RFC 9449 §8.2: a newer nonce
+        token = pending.record.token
+        _log.info(
+            "token issued client_id=%s binding=%s jti=%s… ttl=%d",
+            token.client_id,
+            kind,
+            token.jti[:8],
+            token.expires_at - token.issued_at,
+        )
+        return IssuedToken(
+            access_token=pending.access_token,
+            token_type="DPoP" if kind == "dpop" else "Bearer",
+            expires_in=token.expires_at - token.issued_at,
+            scope=token.scope,
+            binding=kind,
+            nonce=nonce,
+        )
 
     # 1
     @staticmethod
@@ -218,7 +272,7 @@ class TokenEndpoint:
         return proof, None
 
     # 7
-    def issue(
+    def sign(
         self,
         client: AuthenticatedClient,
         scope: str,
@@ -226,11 +280,13 @@ class TokenEndpoint:
         proof: VerifiedProof | None,
         cert: ClientCertificate | None,
         now: int,
-    ) -> IssuedToken:
-        """Sign the token and record it with every single-use key, in one transaction."""
+    ) -> PendingToken:
+        """Sign the token; what must be written before it may be handed out."""
         ttl = self._settings.access_token_ttl
         jti = secrets.token_urlsafe(18)
         client_id = client.client.client_id
+        jkt = proof.jkt if proof is not None else None
+        x5t = cert.thumbprint if cert is not None else None
         token = issue_access_token(
             self._keyring.signing_key(now),
             issuer=self._settings.issuer,
@@ -241,8 +297,8 @@ class TokenEndpoint:
             ttl=ttl,
             jti=jti,
             scope=scope.split() if scope else None,
-            jkt=proof.jkt if proof is not None else None,
-            x5t_s256=cert.thumbprint if cert is not None else None,
+            jkt=jkt,
+            x5t_s256=x5t,
         )
         single_use: list[tuple[bytes, int]] = []
         if client.single_use is not None:
@@ -257,33 +313,13 @@ class TokenEndpoint:
             audience=audience,
             issued_at=now,
             expires_at=now + ttl,
-            jkt=proof.jkt if proof is not None else None,
-            x5t_s256=cert.thumbprint if cert is not None else None,
+            jkt=jkt,
+            x5t_s256=x5t,
         )
-        try:
-            self._store.record_issuance(record, single_use, now=now)
-        except ReplayDetected as exc:
-            if client.single_use is not None and exc.index == 0:
-                raise InvalidClient(Reason.CLIENT_ASSERTION_REPLAYED) from None
-            raise InvalidDPoPProof(Reason.PROOF_REPLAYED) from None
-        kind: BindingKind = "dpop" if proof else "mtls" if cert else "bearer"
-        self._issued.labels(kind).inc()
-        nonce = None
-        if proof is not None and self._nonces is not None:
-            fresh = self._nonces.issue(now)
-            nonce = fresh if fresh != proof.nonce else None  # RFC 9449 §8.2: a newer nonce
-        _log.info(
-            "token issued client_id=%s binding=%s jti=%s… ttl=%d",
-            client_id,
-            kind,
-            jti[:8],
-            ttl,
-        )
-        return IssuedToken(
+        return PendingToken(
             access_token=token,
-            token_type="DPoP" if proof is not None else "Bearer",
-            expires_in=ttl,
-            scope=scope,
-            binding=kind,
-            nonce=nonce,
+            record=Issuance(record, tuple(single_use)),
+            binding="dpop" if proof else "mtls" if cert else "bearer",
+            assertion_first=client.single_use is not None,
+            proof_nonce=proof.nonce if proof is not None else None,
         )

@@ -3,6 +3,7 @@
 from proofbound.storage.store import (
     AuditEntry,
     ClientRecord,
+    Issuance,
     ReplayDetected,
     RevocationEntry,
     RevocationKind,
@@ -15,6 +16,7 @@ from proofbound.storage.store import (
 __all__ = [
     "AuditEntry",
     "ClientRecord",
+    "Issuance",
     "ReplayDetected",
     "RevocationEntry",
     "RevocationKind",

@@ -41,6 +41,7 @@ from proofbound.storage import schema
 __all__ = [
     "AuditEntry",
     "ClientRecord",
+    "Issuance",
     "ReplayDetected",
     "RevocationEntry",
     "RevocationKind",
@@ -63,6 +64,15 @@ class ReplayDetected(Exception):
     def __init__(self, index: int) -> None:
         super().__init__(f"single-use key #{index} already recorded")
         self.index: Final = index
+
+
+@dataclass(frozen=True, slots=True)
+class Issuance:
+    """What one token issuance writes: the token's record and its single-use keys (the client
+    assertion's and the DPoP proof's replay keys, with the times they may be forgotten)."""
+
+    token: TokenRecord
+    single_use: tuple[tuple[bytes, int], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +273,9 @@ class Store:
         self._writes = 0
         self._dbapi_error: Final[type[Exception]] = engine.dialect.loaded_dbapi.Error
         self._sql_replay_add: Final = _Prepared(self._replay_add, engine, ("k", "e", "now"))
+        self._sql_replay_delete: Final = _Prepared(
+            delete(schema.replay).where(schema.replay.c.key == bindparam("k")), engine, ("k",)
+        )
         token_columns = (
             "jti", "client_id", "subject", "jkt", "x5t_s256", "scope", "audience",
             "issued_at", "expires_at",
@@ -283,6 +296,11 @@ class Store:
             store.close()
             raise
         return store
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for stores of other tables on the same database)."""
+        return self._engine
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -441,43 +459,86 @@ class Store:
             ReplayDetected: a key was already spent (nothing is written).
             StorageUnavailable: the database failed (nothing is written).
         """
-        audience = json.dumps(
-            token.audience if isinstance(token.audience, str) else list(token.audience)
-        )
-        row = (
-            token.jti,
-            token.client_id,
-            token.subject,
-            token.jkt,
-            token.x5t_s256,
-            token.scope,
-            audience,
-            token.issued_at,
-            token.expires_at,
-        )
+        (outcome,) = self.record_issuances([Issuance(token, tuple(single_use))], now=now)
+        if outcome is not None:
+            raise outcome
+
+    def record_issuances(
+        self, batch: Sequence[Issuance], *, now: int, connection: Any = None
+    ) -> list[ReplayDetected | None]:
+        """Record several issuances in ONE transaction (a group commit): for each, spend its
+        single-use keys and remember its token, or -- if one of its keys was already spent,
+        also by an earlier issuance of the same batch -- write nothing of it and report
+        :class:`ReplayDetected` in its place. The others are unaffected.
+
+        Raises:
+            StorageUnavailable: the database failed; nothing of the batch is written.
+
+        ``connection`` is a pool connection from :meth:`issuance_connection` that the caller
+        keeps between batches (one writer thread); by default one is checked out per call.
+        """
+        outcomes: list[ReplayDetected | None] = []
         # The hot write of the token endpoint: prepared SQL on the driver connection, one
         # transaction (SQLAlchemy's statement machinery costs more than the write itself).
         with self._write_lock:
-            raw = self._raw_connection()
+            raw = self._raw_connection() if connection is None else connection
             try:
                 cursor = raw.cursor()
-                for index, (key, expires_at) in enumerate(single_use):
-                    self._sql_replay_add.execute(cursor, (key, expires_at, now))
-                    if cursor.fetchone() is None:
-                        raw.rollback()
-                        raise ReplayDetected(index)
-                self._sql_token_insert.execute(cursor, row)
+                for item in batch:
+                    outcomes.append(self._issue_one(cursor, item, now))
                 cursor.close()
                 raw.commit()
             except self._dbapi_error as exc:
                 _rollback_quietly(raw)
                 raise StorageUnavailable(f"database error: {type(exc).__name__}") from None
             finally:
-                raw.close()
-        self._writes += 1
-        if self._writes % _PURGE_EVERY == 0:
+                if connection is None:
+                    raw.close()
+        self._writes += len(batch)
+        if self._writes >= _PURGE_EVERY:
+            self._writes = 0
             with self._write() as conn:
                 self._purge(conn, now)
+        return outcomes
+
+    def _issue_one(self, cursor: Any, item: Issuance, now: int) -> ReplayDetected | None:
+        spent: list[bytes] = []
+        for index, (key, expires_at) in enumerate(item.single_use):
+            self._sql_replay_add.execute(cursor, (key, expires_at, now))
+            if cursor.fetchone() is None:
+                # Undo this issuance's earlier keys: each was new or an expired leftover, so
+                # deleting it loses nothing (a savepoint per issuance would cost every one).
+                for done in spent:
+                    self._sql_replay_delete.execute(cursor, (done,))
+                return ReplayDetected(index)
+            spent.append(key)
+        token = item.token
+        audience = json.dumps(
+            token.audience if isinstance(token.audience, str) else list(token.audience)
+        )
+        self._sql_token_insert.execute(
+            cursor,
+            (
+                token.jti,
+                token.client_id,
+                token.subject,
+                token.jkt,
+                token.x5t_s256,
+                token.scope,
+                audience,
+                token.issued_at,
+                token.expires_at,
+            ),
+        )
+        return None
+
+    def issuance_connection(self) -> Any:
+        """A pool connection to pass to :meth:`record_issuances` (return it with ``close()``).
+
+        Raises:
+            StorageUnavailable: the database cannot be reached.
+        """
+        return self._raw_connection()
 
     def _raw_connection(self) -> Any:
         try:

@@ -120,6 +120,37 @@ async def test_rfc9449_s5_dpop_token_after_one_nonce_round_trip(harness: ASHarne
     assert claims["exp"] - claims["iat"] == 300
 
 
+@pytest.mark.parametrize("origin", [None, "https://app.example"])
+async def test_token_endpoint_answers_the_same_on_both_paths(
+    harness: ASHarness, origin: str | None
+) -> None:
+    """Requests without Origin take the direct path, the others Starlette's stack: the same
+    checks and the same answers either way (success, replay refusal, error rendering)."""
+    extra = {} if origin is None else {"Origin": origin}
+    client = await harness.jwt_client(dpop_bound_access_tokens=True)
+    nonce_answer = await harness.http.post(
+        TOKEN_URL, data=client.form(), headers={"DPoP": client.proof(None), **extra}
+    )
+    assert nonce_answer.status_code == 400
+    assert nonce_answer.json()["error"] == "use_dpop_nonce"
+    nonce = nonce_answer.headers["DPoP-Nonce"]
+    form, proof = client.form(), client.proof(nonce)
+    ok = await harness.http.post(TOKEN_URL, data=form, headers={"DPoP": proof, **extra})
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["token_type"] == "DPoP"
+    assert ok.headers["Cache-Control"] == "no-store"
+    assert ok.headers["Content-Type"] == "application/json"
+    again = await harness.http.post(
+        TOKEN_URL,
+        data={**form, "client_assertion": client.assertion()},
+        headers={"DPoP": proof, **extra},
+    )
+    assert again.status_code == 400
+    assert again.json()["error"] == "invalid_dpop_proof"
+    wrong_method = await harness.http.get(TOKEN_URL, headers=extra)
+    assert wrong_method.status_code == 405
+
+
 async def test_rfc9449_s5_2_dpop_bound_client_without_proof_is_refused(harness: ASHarness) -> None:
     client = await harness.jwt_client(dpop_bound_access_tokens=True)
     response = await harness.http.post(TOKEN_URL, data=client.form())
