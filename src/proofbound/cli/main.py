@@ -359,11 +359,13 @@ def _register_server_commands() -> None:
     from proofbound.cli.example_api import register as register_example_api
     from proofbound.cli.scan_command import register as register_scan
     from proofbound.cli.server_commands import register
+    from proofbound.cli.user_commands import register as register_users
 
     register(app, _keys_app)
     register_example_api(app)
     register_client(app)
     register_scan(app)
+    register_users(app)
 
 
 _register_server_commands()

@@ -36,6 +36,7 @@ __all__ = [
     "revocations",
     "signing_keys",
     "tokens",
+    "users",
 ]
 
 metadata: Final = MetaData()
@@ -120,11 +121,23 @@ audit_log: Final = Table(
     Column("count", Integer, nullable=False),
 )
 
+users: Final = Table(
+    "pb_users",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("password_hash", String(255), nullable=False),  # scrypt$n$r$p$salt$hash, no password
+    Column("created_at", BigInteger, nullable=False),
+)
+
 
 def _v1_initial(conn: Connection) -> None:
     for table in (signing_keys, clients, tokens, revocations, replay, audit_log):
         table.create(conn, checkfirst=True)
 
 
+def _v2_users(conn: Connection) -> None:
+    users.create(conn, checkfirst=True)
+
+
 #: Ordered migrations; the database version is how many have been applied.
-MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (_v1_initial,)
+MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (_v1_initial, _v2_users)
