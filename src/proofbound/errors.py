@@ -35,6 +35,7 @@ __all__ = [
     "InvalidClient",
     "InvalidClientMetadata",
     "InvalidDPoPProof",
+    "InvalidGrant",
     "InvalidKey",
     "InvalidRequest",
     "InvalidScope",
@@ -47,6 +48,7 @@ __all__ = [
     "StorageUnavailable",
     "UnauthorizedClient",
     "UnsupportedGrantType",
+    "UnsupportedResponseType",
     "UseDPoPNonce",
     "describe",
 ]
@@ -139,6 +141,19 @@ class Reason(enum.StrEnum):
     TARGET_INVALID = "target_invalid"  # RFC 8707 §2
     METADATA_INVALID = "metadata_invalid"  # RFC 7591 §3.2.2
 
+    # RFC 6749 §4.1, RFC 7636, RFC 9126, RFC 9449 §10 -- the authorization code flow
+    RESPONSE_TYPE_UNSUPPORTED = "response_type_unsupported"  # §4.1.2.1
+    REQUEST_REDIRECT_URI = "request_redirect_uri"  # not a registered redirect URI (exact match)
+    REQUEST_PKCE = "request_pkce"  # RFC 7636 §4.4.1: code_challenge missing, malformed or not S256
+    CODE_INVALID = "code_invalid"  # unknown, expired, or issued to another client
+    CODE_REUSED = "code_reused"  # §4.1.2: used before; the tokens issued from it are revoked
+    CODE_REDIRECT_MISMATCH = "code_redirect_mismatch"  # §4.1.3
+    CODE_VERIFIER_INVALID = "code_verifier_invalid"  # RFC 7636 §4.6
+    CODE_DPOP_JKT_MISMATCH = "code_dpop_jkt_mismatch"  # RFC 9449 §10: another key than dpop_jkt
+    REFRESH_INVALID = "refresh_invalid"  # unknown, expired, revoked, or another client's
+    REFRESH_REUSED = "refresh_reused"  # rotated before: the whole family is revoked
+    REFRESH_KEY_MISMATCH = "refresh_key_mismatch"  # RFC 9449 §5: not the key it is bound to
+
     # keys and configuration
     KEY_INVALID = "key_invalid"
     CONFIGURATION = "configuration"
@@ -222,6 +237,17 @@ _DESCRIPTIONS: Final[dict[Reason, str]] = {
     Reason.SCOPE_INVALID: "Requested scope is not allowed",
     Reason.TARGET_INVALID: "Requested resource is not allowed",
     Reason.METADATA_INVALID: "Client metadata is invalid",
+    Reason.RESPONSE_TYPE_UNSUPPORTED: "Response type is not supported",
+    Reason.REQUEST_REDIRECT_URI: "Redirect URI is not registered for this client",
+    Reason.REQUEST_PKCE: "PKCE with S256 is required",
+    Reason.CODE_INVALID: "Authorization code is not valid",
+    Reason.CODE_REUSED: "Authorization code is not valid",
+    Reason.CODE_REDIRECT_MISMATCH: "Redirect URI does not match the authorization request",
+    Reason.CODE_VERIFIER_INVALID: "PKCE verification failed",
+    Reason.CODE_DPOP_JKT_MISMATCH: "DPoP key does not match the authorization request",
+    Reason.REFRESH_INVALID: "Refresh token is not valid",
+    Reason.REFRESH_REUSED: "Refresh token is not valid",
+    Reason.REFRESH_KEY_MISMATCH: "Refresh token is bound to another key",
     Reason.KEY_INVALID: "Key is invalid",
     Reason.CONFIGURATION: "Invalid configuration",
     Reason.STORAGE_UNAVAILABLE: "Service temporarily unavailable",
@@ -327,6 +353,19 @@ class InvalidTarget(OAuthError):
     """``invalid_target`` (RFC 8707 §2): a requested resource is not one this AS serves."""
 
     error = "invalid_target"
+
+
+class InvalidGrant(OAuthError):
+    """``invalid_grant`` (RFC 6749 §5.2): the authorization code or refresh token is invalid,
+    expired, revoked, used before, or does not match the request (redirect URI, PKCE, key)."""
+
+    error = "invalid_grant"
+
+
+class UnsupportedResponseType(OAuthError):
+    """``unsupported_response_type`` (RFC 6749 §4.1.2.1)."""
+
+    error = "unsupported_response_type"
 
 
 class InvalidClientMetadata(OAuthError):

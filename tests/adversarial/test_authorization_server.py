@@ -739,7 +739,7 @@ def _body(headers: Sequence[tuple[str, str]], chunks: Sequence[bytes]) -> Callab
 def _form_request(method: str, content_type: str, body: bytes) -> Callable[[Ctx], object]:
     def action(c: Ctx) -> object:
         request = http_request([("content-type", content_type)], method=method, body=[body])
-        return asyncio.run(app()._form(request))
+        return asyncio.run(app().read_form(request))
 
     return action
 

@@ -23,18 +23,21 @@ from proofbound.errors import (
     InsufficientScope,
     InvalidClient,
     InvalidClientMetadata,
+    InvalidGrant,
     InvalidRequest,
     InvalidScope,
     InvalidTarget,
     MissingCredentials,
     UnauthorizedClient,
     UnsupportedGrantType,
+    UnsupportedResponseType,
 )
 
 from . import (
     test_access_token,
     test_authorization_server,
     test_binding_and_certs,
+    test_code_flow,
     test_keys_and_config,
     test_nonce,
     test_proof_claims,
@@ -59,6 +62,7 @@ TABLES: tuple[ModuleType, ...] = (
     test_binding_and_certs,
     test_keys_and_config,
     test_authorization_server,
+    test_code_flow,
     test_resource_guard,
 )
 
@@ -73,13 +77,15 @@ _CLASSES: dict[type[ProofboundError], set[str]] = {
     InvalidKey: {"key_"},
     ConfigurationError: {"configuration"},
     StorageUnavailable: {"storage_"},
-    InvalidRequest: {"request_", "binding_", "token_unknown"},
+    InvalidRequest: {"request_", "binding_", "token_unknown"},  # request_redirect_uri, _pkce too
     InvalidClient: {"client_"},
     UnauthorizedClient: {"grant_type_unauthorized", "token_foreign"},
     UnsupportedGrantType: {"grant_type_unsupported"},
     InvalidScope: {"scope_invalid"},
     InvalidTarget: {"target_"},
     InvalidClientMetadata: {"metadata_"},
+    InvalidGrant: {"code_", "refresh_"},
+    UnsupportedResponseType: {"response_type_"},
     MissingCredentials: {"credentials_"},
     InsufficientScope: {"scope_insufficient"},
 }

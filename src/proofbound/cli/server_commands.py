@@ -226,6 +226,20 @@ def _serve(
         str | None,
         typer.Option(help="Also publish revocations to this Redis.", envvar=_ENV + "REDIS_URL"),
     ] = None,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Browser origin allowed to call metadata, JWKS, PAR and token (repeatable).",
+            envvar=_ENV + "CORS_ORIGIN",
+        ),
+    ] = None,
+    refresh_token_ttl: Annotated[
+        int,
+        typer.Option(
+            help="Lifetime of a refresh-token family in seconds (rotation keeps its end).",
+            envvar=_ENV + "REFRESH_TOKEN_TTL",
+        ),
+    ] = 8 * 3600,
     log_level: Annotated[
         LogLevel, typer.Option(help="Log level.", envvar=_ENV + "LOG_LEVEL")
     ] = LogLevel.info,
@@ -249,6 +263,8 @@ def _serve(
             client_cert_format=client_cert_format.value,
             client_ca=_client_ca(client_ca),
             redis_url=redis_url,
+            cors_origins=tuple(cors_origin or ()),
+            refresh_token_ttl=refresh_token_ttl,
         )
         if not 0 <= port <= 65535:
             raise ConfigurationError("--port must be within 0..65535")

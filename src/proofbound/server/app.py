@@ -6,7 +6,10 @@ Endpoints (paths below the issuer's path; all discoverable from the metadata):
 =============================================  ========================================
 ``GET  /.well-known/oauth-authorization-server``  RFC 8414 metadata (path inserted, §3.1)
 ``GET  /jwks``                                 the signing keys (RFC 7517)
-``POST /token``                                client_credentials (RFC 6749 §4.4)
+``POST /token``                                client_credentials, authorization_code, refresh_token
+``POST /par``                                  pushed authorization requests (RFC 9126)
+``GET  /authorize``                            authorization endpoint (RFC 6749 §4.1.1)
+``GET|POST /login``, ``GET|POST /consent``     the user's sign-in and consent pages
 ``POST /introspect``                           RFC 7662
 ``POST /revoke``                               RFC 7009
 ``POST /register``                             RFC 7591 (with ``--registration-token``)
@@ -30,6 +33,8 @@ from typing import Any, Final, TypeVar
 
 from anyio import to_thread
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -38,8 +43,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from proofbound.clock import Clock, SystemClock
 from proofbound.discovery import metadata_path
 from proofbound.dpop.nonce import RollingNonces
+from proofbound.dpop.verify import VerifiedProof
 from proofbound.errors import (
     InvalidClient,
+    InvalidDPoPProof,
     InvalidRequest,
     InvalidToken,
     ProofboundError,
@@ -49,9 +56,11 @@ from proofbound.errors import (
 from proofbound.mtls.certificate import ClientCertificate
 from proofbound.resource.challenge import Challenge
 from proofbound.resource.context import ProxySettings, client_certificate
-from proofbound.server.client_auth import ClientAuthenticator
+from proofbound.server.browser import BrowserEndpoints
+from proofbound.server.client_auth import AuthenticatedClient, ClientAuthenticator
+from proofbound.server.code_grants import CodeGrants
 from proofbound.server.config import Secret, ServerSettings
-from proofbound.server.forms import parse_form, parse_json_object, single_header
+from proofbound.server.forms import Form, parse_form, parse_json_object, single_header
 from proofbound.server.introspection import introspect
 from proofbound.server.jwks_fetch import JwksFetcher
 from proofbound.server.keyring import Keyring
@@ -59,7 +68,8 @@ from proofbound.server.metadata import PATHS, authorization_server_metadata, iss
 from proofbound.server.registration import register_client
 from proofbound.server.responses import token_error_response
 from proofbound.server.revocation import RedisPublisher, RevocationPublisher, Revoker
-from proofbound.server.token_endpoint import TokenEndpoint, TokenRequest
+from proofbound.server.token_endpoint import REDIRECT_GRANTS, TokenEndpoint, TokenRequest
+from proofbound.server.users import LocalUsers, UserAuthenticator
 from proofbound.server.writer import GroupCommitWriter
 from proofbound.storage.store import ReplayDetected, Store
 
@@ -69,6 +79,7 @@ _log: Final = logging.getLogger("proofbound.server")
 _T = TypeVar("_T")
 _NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _NONCE_SECRET_KEY: Final = "dpop_nonce_secret"  # noqa: S105 -- the name of a row
+_SESSION_SECRET_KEY: Final = "session_secret"  # noqa: S105 -- the name of a row
 
 
 def _json(
@@ -124,6 +135,9 @@ class AuthorizationServer:
         clock: the time source (tests inject a frozen one).
         publisher: where revocations are announced besides the database; by default Redis
             when ``settings.redis_url`` is set.
+        fetch_jwks: how client ``jwks_uri`` documents are fetched (tests inject one).
+        users: who may log in at the authorization endpoint; by default the local users
+            (``proofbound users add``).
     """
 
     def __init__(
@@ -134,6 +148,7 @@ class AuthorizationServer:
         clock: Clock | None = None,
         publisher: RevocationPublisher | None = None,
         fetch_jwks: Callable[[str], Mapping[str, Any]] | None = None,
+        users: UserAuthenticator | None = None,
     ) -> None:
         self.settings: Final = settings
         self.store: Final = store
@@ -158,6 +173,15 @@ class AuthorizationServer:
             settings, store, self.keyring, self.authenticator, self.nonces
         )
         self.writer: Final = GroupCommitWriter(store, self.clock.now)
+        self.tokens.code_grants = CodeGrants(
+            settings, store, self.tokens, lambda family, at: self.revoker.revoke_family(family, at)
+        )
+        session_secret = bytes.fromhex(
+            store.ensure_meta(_SESSION_SECRET_KEY, secrets.token_hex(32))
+        )
+        self.browser: Final = BrowserEndpoints(
+            self, users if users is not None else LocalUsers(store.engine), session_secret
+        )
         if publisher is None and settings.redis_url is not None:
             publisher = RedisPublisher(settings.redis_url)
         self._publisher = publisher
@@ -165,7 +189,7 @@ class AuthorizationServer:
             store, self.keyring, max_token_ttl=settings.access_token_ttl, publisher=publisher
         )
 
-    async def _blocking(self, work: Callable[[], _T]) -> _T:
+    async def blocking(self, work: Callable[[], _T]) -> _T:
         """Run database-bound work: inline for the embedded SQLite store, whose work is
         local and sub-millisecond (a thread hop costs more than it spares the loop); in a
         worker thread for PostgreSQL, whose round trips would stall the event loop."""
@@ -209,7 +233,14 @@ class AuthorizationServer:
         except InvalidToken:
             raise InvalidClient(Reason.CLIENT_CERT_MALFORMED) from None
 
-    async def _form(self, request: Request) -> Any:
+    async def read_form(
+        self, request: Request, *, repeatable: frozenset[str] = frozenset({"resource"})
+    ) -> Form:
+        """The POSTed form (bounded; each parameter once, except ``repeatable`` ones).
+
+        Raises:
+            InvalidRequest: not a POST, not a form, too large, or a repeated parameter.
+        """
         if request.method != "POST":
             raise InvalidRequest(Reason.REQUEST_MALFORMED, detail="POST only")
         body = await _bounded_body(request, self.settings.max_body_bytes)
@@ -217,8 +248,18 @@ class AuthorizationServer:
             body,
             request.headers.get("content-type"),
             max_bytes=self.settings.max_body_bytes,
-            repeatable=frozenset({"resource"}),
+            repeatable=repeatable,
         )
+
+    @staticmethod
+    def oauth_error(exc: BaseException, *, basic_realm: str | None = None) -> Response:
+        """An endpoint error as RFC 6749 §5.2 JSON (opaque 500 for anything unexpected)."""
+        return _oauth_error(exc, basic_realm=basic_realm)
+
+    @staticmethod
+    def json_response(body: Mapping[str, Any], status: int = 200) -> Response:
+        """A ``no-store`` JSON response."""
+        return _json(body, status)
 
     # -- endpoints ------------------------------------------------------------------------------
 
@@ -236,8 +277,8 @@ class AuthorizationServer:
         """The token endpoint."""
         realm = None
         try:
-            form = await self._form(request)
-            authorization = single_header(request.headers.getlist("authorization"), "Authorization")
+            form = await self.read_form(request)
+            authorization = self.authorization_header(request)
             realm = self.settings.issuer if authorization is not None else None
             token_request = TokenRequest(
                 form=form,
@@ -246,38 +287,79 @@ class AuthorizationServer:
                 certificate=self.certificate(request),
             )
             now = self.clock.now()
-            pending = await self._blocking(lambda: self.tokens.prepare(token_request, now=now))
-            try:
-                await self.writer.write(pending.record)
-            except ReplayDetected as exc:
-                self.tokens.refuse_replay(pending, exc)
-            issued = self.tokens.complete(pending, now=now)
+            if form.get("grant_type") in REDIRECT_GRANTS:  # rare: one transaction of its own
+                issued = await self.blocking(
+                    lambda: self.tokens.redirect_grant(token_request, now=now)
+                )
+            else:
+                pending = await self.blocking(lambda: self.tokens.prepare(token_request, now=now))
+                try:
+                    await self.writer.write(pending.record)
+                except ReplayDetected as exc:
+                    self.tokens.refuse_replay(pending, exc)
+                issued = self.tokens.complete(pending, now=now)
         except Exception as exc:
             return _oauth_error(exc, basic_realm=realm)
         headers = {"DPoP-Nonce": issued.nonce} if issued.nonce is not None else None
         return _json(issued.body(), headers=headers)
 
-    async def _authenticated(self, request: Request, endpoint: str) -> tuple[Any, Any]:
-        form = await self._form(request)
-        authorization = single_header(request.headers.getlist("authorization"), "Authorization")
+    def authenticate_spending(
+        self,
+        form: Form,
+        *,
+        authorization: str | None,
+        certificate: ClientCertificate | None,
+        endpoint: str,
+        now: int,
+        allow_public: bool = False,
+    ) -> AuthenticatedClient:
+        """Client authentication for endpoints other than the token endpoint: the assertion's
+        ``jti`` is spent on its own (blocking: call through :meth:`blocking`)."""
+        client = self.authenticator.authenticate(
+            form,
+            authorization=authorization,
+            certificate=certificate,
+            endpoint=endpoint,
+            now=now,
+            allow_public=allow_public,
+        )
+        if client.single_use is not None:
+            key, expires_at = client.single_use
+            if not self.store.spend(key, expires_at=expires_at, now=now):
+                raise InvalidClient(Reason.CLIENT_ASSERTION_REPLAYED)
+        return client
+
+    def spend_proof(self, proof: VerifiedProof, now: int) -> None:
+        """Spend a DPoP proof's ``jti`` outside the token endpoint (PAR).
+
+        Raises:
+            InvalidDPoPProof: ``proof_replayed``.
+        """
+        if not self.store.spend(proof.replay_key, expires_at=proof.replay_expires_at, now=now):
+            raise InvalidDPoPProof(Reason.PROOF_REPLAYED)
+
+    def authorization_header(self, request: Request) -> str | None:
+        """The one ``Authorization`` header, if any (a repeated one is an error)."""
+        return single_header(request.headers.getlist("authorization"), "Authorization")
+
+    async def _authenticated(
+        self, request: Request, endpoint: str, *, allow_public: bool = False
+    ) -> tuple[Any, Any]:
+        form = await self.read_form(request)
+        authorization = self.authorization_header(request)
         certificate = self.certificate(request)
         now = self.clock.now()
-
-        def run() -> Any:
-            client = self.authenticator.authenticate(
+        client = await to_thread.run_sync(
+            lambda: self.authenticate_spending(
                 form,
                 authorization=authorization,
                 certificate=certificate,
                 endpoint=self.settings.endpoint(endpoint),
                 now=now,
+                allow_public=allow_public,
             )
-            if client.single_use is not None:
-                key, expires_at = client.single_use
-                if not self.store.spend(key, expires_at=expires_at, now=now):
-                    raise InvalidClient(Reason.CLIENT_ASSERTION_REPLAYED)
-            return client
-
-        return form, await to_thread.run_sync(run)
+        )
+        return form, client
 
     async def introspection(self, request: Request) -> Response:
         """RFC 7662 introspection."""
@@ -306,7 +388,10 @@ class AuthorizationServer:
         """RFC 7009 revocation."""
         realm = self.settings.issuer if "authorization" in request.headers else None
         try:
-            form, client = await self._authenticated(request, PATHS["revocation"])
+            # RFC 7009 §2.1: public clients may revoke their own (refresh) tokens.
+            form, client = await self._authenticated(
+                request, PATHS["revocation"], allow_public=True
+            )
             token = form.get("token")
             if token is None:
                 raise InvalidRequest(Reason.REQUEST_PARAMETER_MISSING, detail="token")
@@ -393,6 +478,14 @@ class AuthorizationServer:
             (PATHS["health"], self.health, ["GET"]),
             (PATHS["metrics"], self.metrics, ["GET"]),
         ]
+        table += [
+            (PATHS["par"], self.browser.par, post),
+            (PATHS["authorization"], self.browser.authorize, ["GET"]),
+            ("/login", self.browser.login_form, ["GET"]),
+            ("/login", self.browser.login, post),
+            ("/consent", self.browser.consent_form, ["GET"]),
+            ("/consent", self.browser.consent, post),
+        ]
         if self.settings.registration_token is not None:
             table.append((PATHS["registration"], self.registration, post))
         if self.settings.admin_token is not None:
@@ -426,7 +519,19 @@ class _ASGIApp:
     def __init__(self, server: AuthorizationServer) -> None:
         self._token_path: Final = issuer_path(server.settings.issuer) + PATHS["token"]
         self._token: Final = server.token
-        self.starlette: Final = Starlette(routes=server.routes())
+        middleware = []
+        if server.settings.cors_origins:  # single-page apps: metadata, JWKS, PAR, token
+            middleware.append(
+                Middleware(
+                    CORSMiddleware,
+                    allow_origins=list(server.settings.cors_origins),
+                    allow_methods=["GET", "POST"],
+                    allow_headers=["Content-Type", "DPoP"],
+                    expose_headers=["DPoP-Nonce", "WWW-Authenticate"],
+                    max_age=600,
+                )
+            )
+        self.starlette: Final = Starlette(routes=server.routes(), middleware=middleware)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (

@@ -12,6 +12,8 @@ Methods (one per request, RFC 6749 §2.3; a client uses the one it registered):
   carries the one registered subject DN or SAN.
 * ``client_secret_basic`` / ``client_secret_post`` -- legacy shared secrets, stored hashed and
   compared in constant time.
+* ``none`` -- a public client (RFC 6749 §2.1) names itself with ``client_id`` only; accepted
+  only where the caller allows it (token, PAR, revocation), never for introspection.
 
 Every failure is :class:`~proofbound.errors.InvalidClient` (or ``InvalidRequest`` for a request
 that is not well-formed) with one public text; the reason and detail are for the logs only.
@@ -169,6 +171,7 @@ class ClientAuthenticator:
         certificate: ClientCertificate | None,
         endpoint: str,
         now: int,
+        allow_public: bool = False,
     ) -> AuthenticatedClient:
         """Authenticate the client of one request.
 
@@ -178,6 +181,8 @@ class ClientAuthenticator:
             certificate: the client certificate of the connection (TLS or trusted proxy).
             endpoint: the URL of the endpoint called (an allowed assertion audience).
             now: the current time.
+            allow_public: whether a public client (``none``: its ``client_id`` only, RFC 6749
+                §2.1) is accepted here -- at the token, PAR and revocation endpoints.
 
         Raises:
             InvalidClient: authentication failed (``client_*`` reasons).
@@ -218,6 +223,8 @@ class ClientAuthenticator:
             self._self_signed(client, certificate)
         elif client.auth_method == "tls_client_auth":
             self._pki(client, certificate, now)
+        elif client.auth_method == "none" and allow_public:
+            pass  # a public client: identified, not authenticated (bound tokens only)
         else:
             raise _fail(Reason.CLIENT_AUTH_MISSING, "no credentials for the registered method")
         return AuthenticatedClient(client, client.auth_method)

@@ -111,6 +111,26 @@ def parse_networks(values: Sequence[str]) -> tuple[IPNetwork, ...]:
     return tuple(networks)
 
 
+def _validate_origin(origin: str) -> str:
+    """A browser origin: ``http(s)://host[:port]`` with nothing after it (RFC 6454)."""
+    try:
+        parts = urlsplit(origin)
+        parts.port  # noqa: B018 -- raises for a bad port
+    except ValueError:
+        raise ConfigurationError(f"not an origin: {origin[:64]!r}") from None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or "@" in parts.netloc
+        or origin != f"{parts.scheme}://{parts.netloc}"
+    ):
+        raise ConfigurationError(f"not an origin (scheme://host[:port]): {origin[:64]!r}")
+    return origin
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerSettings:
     """Everything the authorization server is configured with.
@@ -135,6 +155,12 @@ class ServerSettings:
         clock_skew: seconds of leeway for assertion ``exp``/``nbf``/``iat``.
         redis_url: where revocations are also published, if set.
         max_body_bytes: the largest request body read.
+        cors_origins: browser origins (``scheme://host[:port]``) allowed to call the metadata,
+            JWKS, PAR and token endpoints (single-page apps); none by default.
+        refresh_token_ttl: lifetime of a refresh-token family, seconds (rotation keeps the
+            family's end; 300..30 days).
+        code_ttl: lifetime of authorization codes and pushed requests, seconds (10..600).
+        session_ttl: lifetime of a login session at the AS, seconds (60..1 day).
     """
 
     issuer: str = "http://127.0.0.1:8000"
@@ -154,6 +180,10 @@ class ServerSettings:
     clock_skew: int = 30
     redis_url: str | None = field(default=None, repr=False)
     max_body_bytes: int = 64 * 1024
+    cors_origins: tuple[str, ...] = ()
+    refresh_token_ttl: int = 8 * 3600
+    code_ttl: int = 60
+    session_ttl: int = 3600
 
     def __post_init__(self) -> None:
         validate_issuer(self.issuer)
@@ -198,6 +228,15 @@ class ServerSettings:
                 ) from None
         if not 1024 <= self.max_body_bytes <= 1024 * 1024:
             raise ConfigurationError("max_body_bytes must be within 1 KiB..1 MiB")
+        object.__setattr__(
+            self, "cors_origins", tuple(_validate_origin(o) for o in self.cors_origins)
+        )
+        if not 300 <= self.refresh_token_ttl <= 30 * 86400:
+            raise ConfigurationError("refresh_token_ttl must be within 300 s..30 days")
+        if not 10 <= self.code_ttl <= 600:
+            raise ConfigurationError("code_ttl must be within 10..600 seconds")
+        if not 60 <= self.session_ttl <= 86400:
+            raise ConfigurationError("session_ttl must be within 60 s..1 day")
 
     @property
     def default_audience(self) -> str:

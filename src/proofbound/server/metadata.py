@@ -28,6 +28,8 @@ WELL_KNOWN: Final = OAUTH_METADATA
 #: Endpoint paths below the issuer.
 PATHS: Final = {
     "token": "/token",
+    "authorization": "/authorize",
+    "par": "/par",
     "jwks": "/jwks",
     "introspection": "/introspect",
     "revocation": "/revoke",
@@ -54,11 +56,17 @@ def authorization_server_metadata(settings: ServerSettings) -> dict[str, Any]:
         "introspection_endpoint": settings.endpoint(PATHS["introspection"]),
         "revocation_endpoint": settings.endpoint(PATHS["revocation"]),
         "revocation_feed_endpoint": settings.endpoint(PATHS["revocation_feed"]),
-        "response_types_supported": ["token"],
+        "authorization_endpoint": settings.endpoint(PATHS["authorization"]),
+        "pushed_authorization_request_endpoint": settings.endpoint(PATHS["par"]),
+        "require_pushed_authorization_requests": False,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
         "grant_types_supported": list(GRANT_TYPES),
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,  # RFC 9207 §3
         "token_endpoint_auth_methods_supported": methods,
         "token_endpoint_auth_signing_alg_values_supported": list(settings.assertion_algorithms),
-        "introspection_endpoint_auth_methods_supported": methods,
+        "introspection_endpoint_auth_methods_supported": [m for m in methods if m != "none"],
         "introspection_endpoint_auth_signing_alg_values_supported": list(
             settings.assertion_algorithms
         ),

@@ -1,13 +1,20 @@
-"""Dynamic client registration (RFC 7591) for machine clients: validate the metadata a client
-asks for and decide what is registered.
+"""Dynamic client registration (RFC 7591): validate the metadata a client asks for and decide
+what is registered.
 
 Rules, each in one function below:
 
 * ``token_endpoint_auth_method`` is one of :data:`AUTH_METHODS` (default ``client_secret_basic``,
   RFC 7591 §2; secret methods are legacy and documented as such).
-* ``grant_types`` may only name grants this server implements (``client_credentials``; it is
-  also the default here, since no redirect-based grant exists yet); ``response_types`` must
-  then be empty (RFC 7591 §2.1) and defaults to ``[]``.
+* ``grant_types`` may only name grants this server implements (:data:`GRANT_TYPES`; the
+  default here is ``client_credentials``, for machine clients); ``refresh_token`` only with
+  ``authorization_code``. ``response_types`` is ``["code"]`` with ``authorization_code`` and
+  ``[]`` without (RFC 7591 §2.1), which are also the defaults.
+* ``redirect_uris`` (required with ``authorization_code``, refused without): absolute, no
+  fragment or userinfo; ``https``, ``http`` on a loopback host, or a private-use scheme with a
+  dot (RFC 8252 §7.1, §7.3). They are matched exactly at the authorization endpoint.
+* ``none`` (public clients, RFC 6749 §2.1): redirect-based grants only, and DPoP-bound tokens
+  (``dpop_bound_access_tokens: true``) so that their refresh tokens are bound to the key
+  (RFC 9449 §5).
 * ``jwks`` and ``jwks_uri`` are never both present (§2); keys are public (no private members),
   usable, and required for ``private_key_jwt`` and ``self_signed_tls_client_auth``.
 * ``self_signed_tls_client_auth``: every ``x5c[0]`` holds the same key as its JWK
@@ -56,9 +63,12 @@ AUTH_METHODS: Final = (
     "tls_client_auth",
     "client_secret_basic",
     "client_secret_post",
+    "none",
 )
 SECRET_METHODS: Final = frozenset({"client_secret_basic", "client_secret_post"})
-GRANT_TYPES: Final = ("client_credentials",)
+GRANT_TYPES: Final = ("client_credentials", "authorization_code", "refresh_token")
+_LOOPBACK: Final = frozenset({"127.0.0.1", "::1", "localhost"})
+_MAX_REDIRECT_URIS: Final = 10
 SUBJECT_MEMBERS: Final = (
     "tls_client_auth_subject_dn",
     "tls_client_auth_san_dns",
@@ -138,10 +148,57 @@ def _grant_types(metadata: Mapping[str, Any]) -> list[str]:
         raise _bad("grant_types", "must be a non-empty array of strings")
     if len(set(grants)) != len(grants) or set(grants) - set(GRANT_TYPES):
         raise _bad("grant_types", "unsupported or repeated grant type")
-    response_types = metadata.get("response_types", [])
-    if response_types != []:
-        raise _bad("response_types", "no redirect-based grant is registered (RFC 7591 §2.1)")
+    if "refresh_token" in grants and "authorization_code" not in grants:
+        raise _bad("grant_types", "refresh_token is issued with authorization_code only")
     return list(grants)
+
+
+def _response_types(metadata: Mapping[str, Any], grants: list[str]) -> list[str]:
+    expected = ["code"] if "authorization_code" in grants else []
+    if metadata.get("response_types", expected) != expected:
+        raise _bad("response_types", "must match grant_types (RFC 7591 §2.1)")
+    return expected
+
+
+def _redirect_uri(uri: object) -> str:
+    if not isinstance(uri, str) or not uri or len(uri) > _MAX_TEXT or not uri.isprintable():
+        raise _bad("redirect_uris", "entries must be non-empty strings")
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname
+    except ValueError:
+        raise _bad("redirect_uris", "an entry is not a URI") from None
+    if not parts.scheme or "#" in uri or "@" in parts.netloc or " " in uri:
+        raise _bad("redirect_uris", "entries must be absolute, without fragment or userinfo")
+    if parts.scheme == "https" and host:
+        return uri
+    if parts.scheme == "http" and host in _LOOPBACK:
+        return uri
+    if parts.scheme not in ("http", "https") and "." in parts.scheme:  # RFC 8252 §7.1
+        return uri
+    raise _bad("redirect_uris", "https, loopback http, or a private-use scheme only")
+
+
+def _redirect_uris(metadata: Mapping[str, Any], grants: list[str]) -> list[str] | None:
+    uris = metadata.get("redirect_uris")
+    if "authorization_code" not in grants:
+        if uris is not None:
+            raise _bad("redirect_uris", "only with the authorization_code grant")
+        return None
+    if not isinstance(uris, list) or not 1 <= len(uris) <= _MAX_REDIRECT_URIS:
+        raise _bad("redirect_uris", f"authorization_code needs 1..{_MAX_REDIRECT_URIS} URIs")
+    checked = [_redirect_uri(u) for u in uris]
+    if len(set(checked)) != len(checked):
+        raise _bad("redirect_uris", "an entry is repeated")
+    return checked
+
+
+def _public_client(grants: list[str], dpop: bool, mtls: bool) -> None:
+    """RFC 6749 §2.1 public clients: no client_credentials, and DPoP-bound tokens only."""
+    if "client_credentials" in grants:
+        raise _bad("grant_types", "a public client cannot use client_credentials")
+    if not dpop or mtls:
+        raise _bad("dpop_bound_access_tokens", "a public client must use DPoP-bound tokens")
 
 
 def _scope(metadata: Mapping[str, Any]) -> str | None:
@@ -285,10 +342,12 @@ def register_client(
     mtls = _flag(metadata, "tls_client_certificate_bound_access_tokens")
     if dpop and mtls:
         raise _bad("dpop_bound_access_tokens", "a client uses one binding, not both")
+    if method == "none":
+        _public_client(grants, dpop, mtls)
     registered: dict[str, Any] = {
         "token_endpoint_auth_method": method,
         "grant_types": grants,
-        "response_types": [],
+        "response_types": _response_types(metadata, grants),
         "dpop_bound_access_tokens": dpop,
         "tls_client_certificate_bound_access_tokens": mtls,
     }
@@ -299,6 +358,7 @@ def register_client(
         "client_name": _text(metadata, "client_name"),
         "jwks": jwks,
         "jwks_uri": jwks_uri,
+        "redirect_uris": _redirect_uris(metadata, grants),
     }
     registered.update({k: v for k, v in optional.items() if v is not None})
     registered.update(_subject(metadata, method, settings))

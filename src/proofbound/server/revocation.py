@@ -131,7 +131,10 @@ class Revoker:
             UnauthorizedClient: ``token_foreign`` -- the token was issued to another client.
         """
         record = own_token_record(token, self._keyring, self._store, now)
-        if record is None or record.expires_at <= now:
+        if record is None:
+            self._revoke_refresh_token(token, caller, now)
+            return
+        if record.expires_at <= now:
             return
         if record.client_id != caller.client.client_id:
             raise UnauthorizedClient(Reason.TOKEN_FOREIGN)
@@ -139,6 +142,27 @@ class Revoker:
             now, f"client:{caller.client.client_id}", "revoke", "token", token_hash_prefix(token), 0
         )
         self._revoke("jti", record.jti, record.expires_at, now, audit)
+
+    def _revoke_refresh_token(self, token: str, caller: AuthenticatedClient, now: int) -> None:
+        """RFC 7009 §2.1 for refresh tokens: the caller's own ends its whole grant."""
+        from proofbound.server.authorization import handle_hash
+
+        stored = self._store.get_refresh(handle_hash(token))
+        if stored is None or stored.expires_at <= now or stored.revoked_at is not None:
+            return
+        if stored.client_id != caller.client.client_id:
+            raise UnauthorizedClient(Reason.TOKEN_FOREIGN)
+        self.revoke_family(stored.family_id, now, actor=f"client:{caller.client.client_id}")
+
+    def revoke_family(self, family_id: str, now: int, *, actor: str = "system:reuse") -> None:
+        """Revoke a grant family: its refresh tokens, and its live access tokens by ``jti``
+        (so resource servers learn it from the feed)."""
+        live = self._store.revoke_family(family_id, now=now)
+        audit = AuditEntry(now, actor, "revoke", "grant", family_id[:8] + "…", 0)
+        if not live:
+            self._store.add_audit(audit)
+        for jti, expires_at in live:
+            self._revoke("jti", jti, expires_at, now, audit)
 
     def revoke_by_admin(self, request: Mapping[str, Any], *, actor: str, now: int) -> int:
         """Admin revocation by one of ``token``, ``jkt``, ``x5t#S256``, ``client_id``.

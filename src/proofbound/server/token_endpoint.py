@@ -2,7 +2,8 @@
 
 Order (each step a function below; the first failure ends the request):
 
-1. ``check_grant_type``    -- ``grant_type`` present and implemented (RFC 6749 §5.2).
+1. ``check_grant_type``    -- ``grant_type`` present and implemented (RFC 6749 §5.2);
+   ``authorization_code`` and ``refresh_token`` continue in ``code_grants.py``.
 2. ``authenticate``        -- client authentication (``client_auth.py``).
 3. ``check_grant_allowed`` -- the client registered this grant (``unauthorized_client``).
 4. ``granted_scope``       -- requested scopes within the registration (RFC 6749 §3.3).
@@ -21,7 +22,7 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn
 from urllib.parse import urlsplit
 
 from proofbound.access_token import issue_access_token
@@ -42,13 +43,18 @@ from proofbound.server.client_auth import AuthenticatedClient, ClientAuthenticat
 from proofbound.server.config import ServerSettings
 from proofbound.server.forms import Form
 from proofbound.server.keyring import Keyring
+from proofbound.server.registration import GRANT_TYPES
 from proofbound.storage.store import Issuance, ReplayDetected, Store, TokenRecord
+
+if TYPE_CHECKING:
+    from proofbound.server.code_grants import CodeGrants
 
 __all__ = ["IssuedToken", "PendingToken", "TokenEndpoint", "TokenRequest"]
 
 _log: Final = logging.getLogger("proofbound.server.token")
 
 BindingKind = Literal["dpop", "mtls", "bearer"]
+REDIRECT_GRANTS: Final = frozenset({"authorization_code", "refresh_token"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +89,7 @@ class IssuedToken:
     scope: str
     binding: BindingKind
     nonce: str | None  # a fresh DPoP-Nonce to send with the response, if any
+    refresh_token: str | None = field(default=None, repr=False)
 
     def body(self) -> dict[str, Any]:
         """The RFC 6749 §5.1 JSON body."""
@@ -93,6 +100,8 @@ class IssuedToken:
         }
         if self.scope:
             body["scope"] = self.scope
+        if self.refresh_token is not None:
+            body["refresh_token"] = self.refresh_token
         return body
 
     def __repr__(self) -> str:
@@ -125,6 +134,7 @@ class TokenEndpoint:
         self._nonces: Final = nonces
         self._proofs: Final = DPoPVerifier(settings.proof_policy, nonces=nonces)
         self.url: Final = settings.endpoint("/token")
+        self.code_grants: CodeGrants | None = None  # set by the server (code flow)
         from prometheus_client import CollectorRegistry, Counter
 
         self.registry: Final = CollectorRegistry(auto_describe=True)
@@ -144,6 +154,8 @@ class TokenEndpoint:
                 ``InvalidTarget``, ``InvalidDPoPProof``, ``UseDPoPNonce``).
             StorageUnavailable: the database failed; nothing was issued.
         """
+        if request.form.get("grant_type") in REDIRECT_GRANTS:
+            return self.redirect_grant(request, now=now)
         pending = self.prepare(request, now=now)
         try:
             self._store.record_issuance(pending.record.token, pending.record.single_use, now=now)
@@ -152,22 +164,51 @@ class TokenEndpoint:
         return self.complete(pending, now=now)
 
     def prepare(self, request: TokenRequest, *, now: int) -> PendingToken:
-        """Steps 1-6 and the signature of step 7: a token that may be handed out once
-        :attr:`PendingToken.record` is written (by :meth:`handle` or a group commit)."""
+        """Steps 1-6 and the signature of step 7 of a ``client_credentials`` request: a token
+        that may be handed out once :attr:`PendingToken.record` is written (by :meth:`handle`
+        or a group commit)."""
         form = request.form
         grant = self.check_grant_type(form)
-        client = self._auth.authenticate(
-            form,
-            authorization=request.authorization,
-            certificate=request.certificate,
-            endpoint=self.url,
-            now=now,
-        )
+        if grant != "client_credentials":  # the others go through handle()
+            raise UnsupportedGrantType(Reason.GRANT_TYPE_UNSUPPORTED)
+        client = self.client(request, now)
         self.check_grant_allowed(client, grant)
         scope = self.granted_scope(client, form.get("scope"))
         audience = self.audiences(form.all("resource"))
         proof, cert = self.binding(client, request, now)
         return self.sign(client, scope, audience, proof, cert, now)
+
+    def client(self, request: TokenRequest, now: int) -> AuthenticatedClient:
+        """Step 2: client authentication (public clients allowed; the grant check and the
+        registration rules keep them to the code flow)."""
+        return self._auth.authenticate(
+            request.form,
+            authorization=request.authorization,
+            certificate=request.certificate,
+            endpoint=self.url,
+            now=now,
+            allow_public=True,
+        )
+
+    def proof(self, dpop: Sequence[str], *, uri: str, now: int) -> VerifiedProof:
+        """Check a DPoP proof sent to ``uri`` of this server (POST) with the AS nonces; its
+        ``jti`` is not spent here.
+
+        Raises:
+            InvalidDPoPProof, UseDPoPNonce: the proof fails RFC 9449 §4.3.
+        """
+        return self._proofs.verify(dpop, method="POST", uri=uri, now=now)
+
+    def redirect_grant(self, request: TokenRequest, *, now: int) -> IssuedToken:
+        """``authorization_code`` and ``refresh_token`` (``server/code_grants.py``)."""
+        if self.code_grants is None:
+            raise UnsupportedGrantType(Reason.GRANT_TYPE_UNSUPPORTED)
+        grant = self.check_grant_type(request.form)
+        client = self.client(request, now)
+        self.check_grant_allowed(client, grant)
+        if grant == "authorization_code":
+            return self.code_grants.authorization_code(client, request, now=now)
+        return self.code_grants.refresh(client, request, now=now)
 
     @staticmethod
     def refuse_replay(pending: PendingToken, exc: ReplayDetected) -> NoReturn:
@@ -176,7 +217,9 @@ class TokenEndpoint:
             raise InvalidClient(Reason.CLIENT_ASSERTION_REPLAYED) from None
         raise InvalidDPoPProof(Reason.PROOF_REPLAYED) from None
 
-    def complete(self, pending: PendingToken, *, now: int) -> IssuedToken:
+    def complete(
+        self, pending: PendingToken, *, now: int, refresh_token: str | None = None
+    ) -> IssuedToken:
         """After the record is written: count, log, and pick the next DPoP nonce."""
         kind = pending.binding
         self._issued.labels(kind).inc()
@@ -199,6 +242,7 @@ class TokenEndpoint:
             scope=token.scope,
             binding=kind,
             nonce=nonce,
+            refresh_token=refresh_token,
         )
 
     # 1
@@ -208,7 +252,7 @@ class TokenEndpoint:
         grant = form.get("grant_type")
         if grant is None:
             raise InvalidRequest(Reason.REQUEST_PARAMETER_MISSING, detail="grant_type")
-        if grant != "client_credentials":
+        if grant not in GRANT_TYPES:
             raise UnsupportedGrantType(Reason.GRANT_TYPE_UNSUPPORTED)
         return grant
 
@@ -280,17 +324,21 @@ class TokenEndpoint:
         proof: VerifiedProof | None,
         cert: ClientCertificate | None,
         now: int,
+        *,
+        subject: str | None = None,
     ) -> PendingToken:
-        """Sign the token; what must be written before it may be handed out."""
+        """Sign the token (``sub`` = the client, or the resource owner of a code flow); what
+        must be written before it may be handed out."""
         ttl = self._settings.access_token_ttl
         jti = secrets.token_urlsafe(18)
         client_id = client.client.client_id
+        subject = client_id if subject is None else subject
         jkt = proof.jkt if proof is not None else None
         x5t = cert.thumbprint if cert is not None else None
         token = issue_access_token(
             self._keyring.signing_key(now),
             issuer=self._settings.issuer,
-            subject=client_id,
+            subject=subject,
             audience=audience,
             client_id=client_id,
             now=now,
@@ -308,7 +356,7 @@ class TokenEndpoint:
         record = TokenRecord(
             jti=jti,
             client_id=client_id,
-            subject=client_id,
+            subject=subject,
             scope=scope,
             audience=audience,
             issued_at=now,

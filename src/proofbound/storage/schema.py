@@ -29,9 +29,12 @@ from sqlalchemy import (
 __all__ = [
     "MIGRATIONS",
     "audit_log",
+    "auth_codes",
+    "auth_requests",
     "clients",
     "meta",
     "metadata",
+    "refresh_tokens",
     "replay",
     "revocations",
     "signing_keys",
@@ -129,6 +132,49 @@ users: Final = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
+# -- authorization code flow (v3) -- every secret handle is stored as its SHA-256 (hex) --------
+
+auth_requests: Final = Table(
+    "pb_auth_requests",
+    metadata,
+    Column("handle_hash", String(64), primary_key=True),  # of the request_uri / tx handle
+    Column("client_id", String(128), nullable=False),
+    Column("params", Text, nullable=False),  # the validated request as JSON
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+
+auth_codes: Final = Table(
+    "pb_auth_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("family_id", String(64), nullable=False),  # the tokens issued from this code
+    Column("client_id", String(128), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("params", Text, nullable=False),  # redirect_uri, scope, audience, PKCE, dpop_jkt
+    Column("issued_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger, nullable=True),
+)
+
+refresh_tokens: Final = Table(
+    "pb_refresh_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("family_id", String(64), nullable=False),
+    Column("client_id", String(128), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("audience", Text, nullable=False),  # JSON: a string or a list of strings
+    Column("jkt", String(64), nullable=True),  # DPoP binding (public clients)
+    Column("access_jti", String(64), nullable=False),  # the access token issued with it
+    Column("issued_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger, nullable=True),  # rotated: a second use is a replay
+    Column("revoked_at", BigInteger, nullable=True),
+    Index("pb_refresh_family", "family_id"),
+)
+
 
 def _v1_initial(conn: Connection) -> None:
     for table in (signing_keys, clients, tokens, revocations, replay, audit_log):
@@ -139,5 +185,14 @@ def _v2_users(conn: Connection) -> None:
     users.create(conn, checkfirst=True)
 
 
+def _v3_authorization_code(conn: Connection) -> None:
+    for table in (auth_requests, auth_codes, refresh_tokens):
+        table.create(conn, checkfirst=True)
+
+
 #: Ordered migrations; the database version is how many have been applied.
-MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (_v1_initial, _v2_users)
+MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (
+    _v1_initial,
+    _v2_users,
+    _v3_authorization_code,
+)

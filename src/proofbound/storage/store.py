@@ -40,8 +40,11 @@ from proofbound.storage import schema
 
 __all__ = [
     "AuditEntry",
+    "AuthorizationCode",
     "ClientRecord",
+    "GrantUsed",
     "Issuance",
+    "RefreshRecord",
     "ReplayDetected",
     "RevocationEntry",
     "RevocationKind",
@@ -73,6 +76,40 @@ class Issuance:
 
     token: TokenRecord
     single_use: tuple[tuple[bytes, int], ...]
+
+
+class GrantUsed(Exception):
+    """An authorization code or refresh token was already used (or revoked, or expired)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationCode:
+    """A stored authorization code (its value is never stored, only its hash)."""
+
+    family_id: str
+    client_id: str
+    subject: str
+    params: Mapping[str, Any]  # redirect_uri, scope, audience, code_challenge, dpop_jkt
+    issued_at: int
+    expires_at: int
+    used_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshRecord:
+    """A stored refresh token (its value is never stored, only its hash)."""
+
+    family_id: str
+    client_id: str
+    subject: str
+    scope: str
+    audience: str | tuple[str, ...]
+    jkt: str | None  # bound to this DPoP key (public clients)
+    access_jti: str  # the access token issued together with it
+    issued_at: int
+    expires_at: int
+    used_at: int | None = None
+    revoked_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +254,10 @@ class _Prepared:
             cursor.execute(self.sql, tuple(by_name[n] for n in order))
         else:
             cursor.execute(self.sql, by_name)
+
+
+def _audience_json(audience: str | tuple[str, ...]) -> str:
+    return json.dumps(audience if isinstance(audience, str) else list(audience))
 
 
 def _rollback_quietly(raw: Any) -> None:
@@ -513,9 +554,7 @@ class Store:
                 return ReplayDetected(index)
             spent.append(key)
         token = item.token
-        audience = json.dumps(
-            token.audience if isinstance(token.audience, str) else list(token.audience)
-        )
+        audience = _audience_json(token.audience)
         self._sql_token_insert.execute(
             cursor,
             (
@@ -552,6 +591,8 @@ class Store:
         conn.execute(delete(schema.replay).where(schema.replay.c.expires_at <= now))
         conn.execute(delete(schema.revocations).where(schema.revocations.c.forget_after <= now))
         conn.execute(delete(schema.tokens).where(schema.tokens.c.expires_at <= now))
+        for table in (schema.auth_requests, schema.auth_codes, schema.refresh_tokens):
+            conn.execute(delete(table).where(table.c.expires_at <= now))
 
     def get_token(self, jti: str) -> TokenRecord | None:
         """The record of the token with ``jti``, or None (unknown, or purged after expiry)."""
@@ -651,6 +692,20 @@ class Store:
             ).first()
         return row is not None
 
+    def add_audit(self, entry: AuditEntry) -> None:
+        """Write one audit entry on its own."""
+        with self._write() as conn:
+            conn.execute(
+                insert(schema.audit_log).values(
+                    at=entry.at,
+                    actor=entry.actor,
+                    action=entry.action,
+                    target_kind=entry.target_kind,
+                    target=entry.target,
+                    count=entry.count,
+                )
+            )
+
     def audit_entries(self) -> list[AuditEntry]:
         """The audit log, oldest first."""
         a = schema.audit_log
@@ -661,6 +716,221 @@ class Store:
                 ).order_by(a.c.id)
             ).all()
         return [AuditEntry(int(r[0]), r[1], r[2], r[3], r[4], int(r[5])) for r in rows]
+
+    # -- authorization code flow ----------------------------------------------------------------
+
+    def put_auth_request(
+        self, handle_hash: str, client_id: str, params: Mapping[str, Any], *, now: int, ttl: int
+    ) -> None:
+        """Keep a validated authorization request (pushed, or from ``/authorize``)."""
+        with self._write() as conn:
+            conn.execute(
+                insert(schema.auth_requests).values(
+                    handle_hash=handle_hash,
+                    client_id=client_id,
+                    params=json.dumps(dict(params)),
+                    created_at=now,
+                    expires_at=now + ttl,
+                )
+            )
+
+    def get_auth_request(self, handle_hash: str, *, now: int) -> tuple[str, dict[str, Any]] | None:
+        """The client_id and parameters of an unexpired request, or None."""
+        t = schema.auth_requests
+        with self._read() as conn:
+            row = conn.execute(
+                select(t.c.client_id, t.c.params).where(
+                    and_(t.c.handle_hash == handle_hash, t.c.expires_at > now)
+                )
+            ).first()
+        return None if row is None else (row.client_id, json.loads(row.params))
+
+    def take_auth_request(self, handle_hash: str, *, now: int) -> bool:
+        """Use up a request (one decision per request); False if it was gone already."""
+        t = schema.auth_requests
+        with self._write() as conn:
+            result = conn.execute(
+                delete(t).where(and_(t.c.handle_hash == handle_hash, t.c.expires_at > now))
+            )
+        return bool(result.rowcount)
+
+    def put_code(self, code_hash: str, code: AuthorizationCode) -> None:
+        """Store a new authorization code."""
+        with self._write() as conn:
+            conn.execute(
+                insert(schema.auth_codes).values(
+                    code_hash=code_hash,
+                    family_id=code.family_id,
+                    client_id=code.client_id,
+                    subject=code.subject,
+                    params=json.dumps(dict(code.params)),
+                    issued_at=code.issued_at,
+                    expires_at=code.expires_at,
+                )
+            )
+
+    def get_code(self, code_hash: str) -> AuthorizationCode | None:
+        """The code with this hash, used or not, or None."""
+        t = schema.auth_codes
+        with self._read() as conn:
+            row = conn.execute(select(t).where(t.c.code_hash == code_hash)).first()
+        if row is None:
+            return None
+        return AuthorizationCode(
+            family_id=row.family_id,
+            client_id=row.client_id,
+            subject=row.subject,
+            params=json.loads(row.params),
+            issued_at=int(row.issued_at),
+            expires_at=int(row.expires_at),
+            used_at=None if row.used_at is None else int(row.used_at),
+        )
+
+    def redeem_code(
+        self,
+        code_hash: str,
+        issuance: Issuance,
+        refresh: tuple[str, RefreshRecord] | None,
+        *,
+        now: int,
+    ) -> None:
+        """In one transaction: use up the code, spend the request's single-use keys, record the
+        access token and store the refresh token.
+
+        Raises:
+            GrantUsed: the code was used (or expired) meanwhile; nothing is written.
+            ReplayDetected: a single-use key was spent before; nothing is written.
+        """
+        c = schema.auth_codes
+        with self._write() as conn:
+            used = conn.execute(
+                update(c)
+                .where(
+                    and_(c.c.code_hash == code_hash, c.c.used_at.is_(None), c.c.expires_at > now)
+                )
+                .values(used_at=now)
+            )
+            if used.rowcount != 1:
+                raise GrantUsed
+            self._issue_in(conn, issuance, refresh, now)
+
+    def get_refresh(self, token_hash: str) -> RefreshRecord | None:
+        """The refresh token with this hash, in any state, or None."""
+        t = schema.refresh_tokens
+        with self._read() as conn:
+            row = conn.execute(select(t).where(t.c.token_hash == token_hash)).first()
+        if row is None:
+            return None
+        audience = json.loads(row.audience)
+        return RefreshRecord(
+            family_id=row.family_id,
+            client_id=row.client_id,
+            subject=row.subject,
+            scope=row.scope,
+            audience=audience if isinstance(audience, str) else tuple(audience),
+            jkt=row.jkt,
+            access_jti=row.access_jti,
+            issued_at=int(row.issued_at),
+            expires_at=int(row.expires_at),
+            used_at=None if row.used_at is None else int(row.used_at),
+            revoked_at=None if row.revoked_at is None else int(row.revoked_at),
+        )
+
+    def rotate_refresh(
+        self, token_hash: str, issuance: Issuance, new: tuple[str, RefreshRecord], *, now: int
+    ) -> None:
+        """In one transaction: use up the refresh token, spend the single-use keys, record the
+        new access token and store its successor.
+
+        Raises:
+            GrantUsed: it was used, revoked or expired meanwhile; nothing is written.
+            ReplayDetected: a single-use key was spent before; nothing is written.
+        """
+        t = schema.refresh_tokens
+        with self._write() as conn:
+            used = conn.execute(
+                update(t)
+                .where(
+                    and_(
+                        t.c.token_hash == token_hash,
+                        t.c.used_at.is_(None),
+                        t.c.revoked_at.is_(None),
+                        t.c.expires_at > now,
+                    )
+                )
+                .values(used_at=now)
+            )
+            if used.rowcount != 1:
+                raise GrantUsed
+            self._issue_in(conn, issuance, new, now)
+
+    def revoke_family(self, family_id: str, *, now: int) -> list[tuple[str, int]]:
+        """Revoke every refresh token of a family; returns the ``(jti, expires_at)`` of the
+        access tokens issued with them (for the caller to revoke)."""
+        t = schema.refresh_tokens
+        with self._write() as conn:
+            conn.execute(
+                update(t)
+                .where(and_(t.c.family_id == family_id, t.c.revoked_at.is_(None)))
+                .values(revoked_at=now)
+            )
+            rows = conn.execute(
+                select(t.c.access_jti, t.c.issued_at).where(t.c.family_id == family_id)
+            ).all()
+            tokens = schema.tokens
+            jtis = [row.access_jti for row in rows]
+            live = (
+                conn.execute(
+                    select(tokens.c.jti, tokens.c.expires_at).where(
+                        and_(tokens.c.jti.in_(jtis), tokens.c.expires_at > now)
+                    )
+                ).all()
+                if jtis
+                else []
+            )
+        return [(row.jti, int(row.expires_at)) for row in live]
+
+    def _issue_in(
+        self,
+        conn: Connection,
+        issuance: Issuance,
+        refresh: tuple[str, RefreshRecord] | None,
+        now: int,
+    ) -> None:
+        for index, (key, expires_at) in enumerate(issuance.single_use):
+            spent = conn.execute(self._replay_add, {"k": key, "e": expires_at, "now": now}).first()
+            if spent is None:
+                raise ReplayDetected(index)  # the transaction rolls back
+        token = issuance.token
+        conn.execute(
+            insert(schema.tokens).values(
+                jti=token.jti,
+                client_id=token.client_id,
+                subject=token.subject,
+                jkt=token.jkt,
+                x5t_s256=token.x5t_s256,
+                scope=token.scope,
+                audience=_audience_json(token.audience),
+                issued_at=token.issued_at,
+                expires_at=token.expires_at,
+            )
+        )
+        if refresh is not None:
+            token_hash, record = refresh
+            conn.execute(
+                insert(schema.refresh_tokens).values(
+                    token_hash=token_hash,
+                    family_id=record.family_id,
+                    client_id=record.client_id,
+                    subject=record.subject,
+                    scope=record.scope,
+                    audience=_audience_json(record.audience),
+                    jkt=record.jkt,
+                    access_jti=record.access_jti,
+                    issued_at=record.issued_at,
+                    expires_at=record.expires_at,
+                )
+            )
 
     def spend(self, key: bytes, *, expires_at: int, now: int) -> bool:
         """Spend one single-use key on its own; False if it was spent before."""

@@ -67,7 +67,11 @@ async def test_rfc8414_metadata_lists_every_endpoint(harness: ASHarness) -> None
     assert doc["dpop_signing_alg_values_supported"] == ["ES256", "EdDSA", "PS256", "RS256"]
     assert doc["tls_client_certificate_bound_access_tokens"] is True
     assert "none" not in doc["token_endpoint_auth_signing_alg_values_supported"]
-    assert doc["grant_types_supported"] == ["client_credentials"]
+    assert doc["grant_types_supported"] == [
+        "client_credentials",
+        "authorization_code",
+        "refresh_token",
+    ]
     assert "tls_client_auth" not in doc["token_endpoint_auth_methods_supported"]  # no CA
 
 
