@@ -580,6 +580,18 @@ def pki_meta(c: Ctx) -> dict[str, Any]:
     return {"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_san_dns": CLIENT_DNS}
 
 
+APP: Final = "https://app.example/cb"
+
+
+def public_meta(c: Ctx) -> dict[str, Any]:
+    return {
+        "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "redirect_uris": [APP],
+        "dpop_bound_access_tokens": True,
+    }
+
+
 def secret_meta(c: Ctx) -> dict[str, Any]:
     return {"token_endpoint_auth_method": "client_secret_basic", "scope": "read"}
 
@@ -1576,7 +1588,11 @@ CASES: list[Case] = [
         jwt_meta,
         {"token_endpoint_auth_method": "client_secret_jwt"},
     ),
-    reg_case("rfc7591_s2_auth_method_none", secret_meta, {"token_endpoint_auth_method": "none"}),
+    reg_case(
+        "rfc6749_s2_1_public_client_with_client_credentials",
+        secret_meta,
+        {"token_endpoint_auth_method": "none"},
+    ),
     reg_case(
         "rfc7591_s2_auth_method_case", jwt_meta, {"token_endpoint_auth_method": "Private_Key_JWT"}
     ),
@@ -1586,7 +1602,52 @@ CASES: list[Case] = [
         {"token_endpoint_auth_method": ["private_key_jwt"]},
     ),
     reg_case(
-        "rfc7591_s2_grant_authorization_code", jwt_meta, {"grant_types": ["authorization_code"]}
+        "rfc7591_s2_authorization_code_without_redirect_uris",
+        jwt_meta,
+        {"grant_types": ["authorization_code"]},
+    ),
+    # --- the code flow's registration rules (RFC 7591 §2, RFC 8252 §7, RFC 9449 §5) ----------
+    reg_case(
+        "rfc9449_s5_public_client_without_dpop", public_meta, {"dpop_bound_access_tokens": False}
+    ),
+    reg_case(
+        "rfc9449_s5_public_client_with_mtls_binding",
+        public_meta,
+        {"tls_client_certificate_bound_access_tokens": True},
+    ),
+    reg_case("rfc7591_s2_refresh_token_alone", public_meta, {"grant_types": ["refresh_token"]}),
+    reg_case("rfc7591_s2_redirect_uris_without_code_grant", jwt_meta, {"redirect_uris": [APP]}),
+    reg_case(
+        "rfc7591_s2_1_code_grant_with_response_type_token",
+        public_meta,
+        {"response_types": ["token"]},
+    ),
+    reg_case("rfc7591_s2_1_code_grant_with_no_response_type", public_meta, {"response_types": []}),
+    reg_case("rfc7591_s2_redirect_uris_empty", public_meta, {"redirect_uris": []}),
+    reg_case("rfc7591_s2_redirect_uris_string", public_meta, {"redirect_uris": APP}),
+    reg_case("rfc7591_s2_redirect_uris_repeated", public_meta, {"redirect_uris": [APP, APP]}),
+    reg_case(
+        "rfc7591_s2_redirect_uris_too_many",
+        public_meta,
+        {"redirect_uris": [f"{APP}/{i}" for i in range(11)]},
+    ),
+    reg_case("rfc6749_s3_1_2_redirect_uri_fragment", public_meta, {"redirect_uris": [APP + "#x"]}),
+    reg_case("rfc6749_s3_1_2_redirect_uri_relative", public_meta, {"redirect_uris": ["/cb"]}),
+    reg_case(
+        "rfc6749_s3_1_2_1_redirect_uri_plain_http",
+        public_meta,
+        {"redirect_uris": ["http://app.example/cb"]},
+    ),
+    reg_case(
+        "rfc6749_s3_1_2_redirect_uri_userinfo",
+        public_meta,
+        {"redirect_uris": ["https://user@app.example/cb"]},
+    ),
+    reg_case("rfc8252_s7_1_scheme_without_dot", public_meta, {"redirect_uris": ["myapp:/cb"]}),
+    reg_case(
+        "rfc6749_s10_6_javascript_redirect_uri",
+        public_meta,
+        {"redirect_uris": ["javascript:alert(1)"]},
     ),
     reg_case(
         "rfc7591_s2_grant_password", jwt_meta, {"grant_types": ["client_credentials", "password"]}
@@ -1936,6 +1997,20 @@ ACCEPTED: list[Accept] = [
     Accept("admin_revoke_by_client_id", _admin(lambda c: {"client_id": "noscope"})),
     # registration
     reg_ok("rfc7591_s2_private_key_jwt", jwt_meta),
+    reg_ok("rfc6749_s2_1_public_client_with_dpop", public_meta),
+    reg_ok(
+        "rfc8252_s7_3_loopback_redirect_uri",
+        public_meta,
+        {"redirect_uris": ["http://127.0.0.1:51004/cb", "http://[::1]/cb"]},
+    ),
+    reg_ok(
+        "rfc8252_s7_1_private_use_scheme", public_meta, {"redirect_uris": ["com.example.app:/cb"]}
+    ),
+    reg_ok(
+        "rfc6749_s4_1_confidential_client_with_code_grant",
+        jwt_meta,
+        {"grant_types": ["authorization_code", "refresh_token"], "redirect_uris": [APP]},
+    ),
     reg_ok(
         "rfc7591_s2_private_key_jwt_signing_alg",
         jwt_meta,

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -73,12 +74,19 @@ class SPA:
         return create_proof(key or self.dpop, htm="POST", htu=htu, now=now, nonce=self.nonce)
 
     async def post(
-        self, url: str, data: dict[str, str], *, key: SigningKey | None = None, proof: bool = True
+        self,
+        url: str,
+        data: dict[str, str] | Callable[[], dict[str, str]],
+        *,
+        key: SigningKey | None = None,
+        proof: bool = True,
     ) -> httpx.Response:
-        """POST with a fresh proof, following one use_dpop_nonce."""
+        """POST with a fresh proof, following one use_dpop_nonce (``data`` may be a function,
+        for forms with a single-use client assertion)."""
         for _ in range(2):
             headers = {"DPoP": self.proof(url, key)} if proof else {}
-            response = await self.http.post(url, data=data, headers=headers)
+            form = data() if callable(data) else data
+            response = await self.http.post(url, data=form, headers=headers)
             if response.status_code == 400 and response.json().get("error") == "use_dpop_nonce":
                 self.nonce = response.headers["DPoP-Nonce"]
                 continue
@@ -668,3 +676,72 @@ async def test_cors_preflight_for_a_configured_origin(tmp_path: Any) -> None:
             assert "DPoP-Nonce" in posted.headers["access-control-expose-headers"]
     finally:
         server.close()
+
+
+# -- confidential clients -------------------------------------------------------------------------
+
+
+async def test_confidential_client_code_flow_and_refresh_bound_to_its_authentication(
+    harness: ASHarness,
+) -> None:
+    LocalUsers(harness.server.store.engine).add("alice", PASSWORD, now=NOW)
+    client = await harness.jwt_client(
+        grant_types=["authorization_code", "refresh_token"],
+        redirect_uris=[REDIRECT],
+        dpop_bound_access_tokens=True,
+        scope="read",
+    )
+    spa = SPA(harness, client.client_id, dpop=client.dpop)
+    verifier = secrets.token_urlsafe(48)
+
+    def authenticated(**values: str) -> Callable[[], dict[str, str]]:
+        return lambda: {
+            "client_assertion_type": client.form()["client_assertion_type"],
+            "client_assertion": client.assertion(aud=ISSUER),
+            "client_id": client.client_id,
+            **values,
+        }
+
+    pushed = await spa.post(
+        PAR_URL,
+        authenticated(
+            response_type="code",
+            redirect_uri=REDIRECT,
+            code_challenge=challenge_of(verifier),
+            code_challenge_method="S256",
+        ),
+    )
+    assert pushed.status_code == 201, pushed.text
+    result = await spa.authorize(
+        {"client_id": client.client_id, "request_uri": pushed.json()["request_uri"]}
+    )
+    without_auth = await spa.redeem(result["code"], verifier)
+    assert_error(without_auth, 400, "invalid_client")  # not a public client
+    redeemed = await spa.post(
+        TOKEN_URL,
+        authenticated(
+            grant_type="authorization_code",
+            code=result["code"],
+            redirect_uri=REDIRECT,
+            code_verifier=verifier,
+        ),
+    )
+    assert redeemed.status_code == 200, redeemed.text
+    refresh_token = redeemed.json()["refresh_token"]
+    # RFC 9449 §5: a confidential client's refresh token is not bound to the DPoP key; its
+    # client authentication constrains it, and a new key gets a token bound to that key.
+    new_key = generate_key("ES256")
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": refresh_token,
+        "client_id": client.client_id,
+    }
+    assert_error(await spa.post(TOKEN_URL, form, key=new_key), 400, "invalid_client")
+    refreshed = await spa.post(
+        TOKEN_URL,
+        authenticated(grant_type="refresh_token", refresh_token=refresh_token),
+        key=new_key,
+    )
+    assert refreshed.status_code == 200, refreshed.text
+    cnf = claims_of(refreshed.json()["access_token"])["cnf"]
+    assert cnf == {"jkt": jwk_thumbprint(new_key.public_key.jwk)}
