@@ -1645,6 +1645,16 @@ CASES: list[Case] = [
     ),
     reg_case("rfc8252_s7_1_scheme_without_dot", public_meta, {"redirect_uris": ["myapp:/cb"]}),
     reg_case(
+        "rfc6749_s3_1_2_redirect_uri_host_underscore",
+        public_meta,
+        {"redirect_uris": ["https://app_x.example/cb"]},
+    ),
+    reg_case(
+        "rfc6749_s3_1_2_redirect_uri_port_not_a_number",
+        public_meta,
+        {"redirect_uris": ["https://app.example:abc/cb"]},
+    ),
+    reg_case(
         "rfc6749_s10_6_javascript_redirect_uri",
         public_meta,
         {"redirect_uris": ["javascript:alert(1)"]},

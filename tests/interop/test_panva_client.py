@@ -55,6 +55,7 @@ AUTH_METHODS = {
     "self_signed_tls_client_auth",
     "client_secret_basic",
     "client_secret_post",
+    "none",  # public clients (the authorization code flow)
 }
 
 
@@ -310,7 +311,11 @@ def test_discovery(report: dict[str, Any], servers: dict[str, Server]) -> None:
     assert set(found["token_endpoint_auth_methods_supported"]) == AUTH_METHODS
     assert "ES256" in found["dpop_signing_alg_values_supported"]
     assert found["tls_client_certificate_bound_access_tokens"] is True
-    assert found["grant_types_supported"] == ["client_credentials"]
+    assert found["grant_types_supported"] == [
+        "client_credentials",
+        "authorization_code",
+        "refresh_token",
+    ]
 
 
 def test_rfc7591_registration(report: dict[str, Any]) -> None:

@@ -33,7 +33,6 @@ from typing import Any, Final, TypeVar
 
 from anyio import to_thread
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -519,19 +518,26 @@ class _ASGIApp:
     def __init__(self, server: AuthorizationServer) -> None:
         self._token_path: Final = issuer_path(server.settings.issuer) + PATHS["token"]
         self._token: Final = server.token
-        middleware = []
-        if server.settings.cors_origins:  # single-page apps: metadata, JWKS, PAR, token
-            middleware.append(
-                Middleware(
-                    CORSMiddleware,
-                    allow_origins=list(server.settings.cors_origins),
-                    allow_methods=["GET", "POST"],
-                    allow_headers=["Content-Type", "DPoP"],
-                    expose_headers=["DPoP-Nonce", "WWW-Authenticate"],
-                    max_age=600,
-                )
+        self.starlette: Final = Starlette(routes=server.routes())
+        # CORS for single-page apps on the endpoints they call from script -- never on the
+        # authorization, login or consent pages (RFC 9700 §4.11: no CORS there).
+        base = issuer_path(server.settings.issuer)
+        self._cors_paths: Final = frozenset(
+            {metadata_path(server.settings.issuer)}
+            | {base + PATHS[name] for name in ("jwks", "par", "token", "revocation")}
+        )
+        self._cors: Final = (
+            CORSMiddleware(
+                self.starlette,
+                allow_origins=list(server.settings.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Content-Type", "DPoP"],
+                expose_headers=["DPoP-Nonce", "WWW-Authenticate"],
+                max_age=600,
             )
-        self.starlette: Final = Starlette(routes=server.routes(), middleware=middleware)
+            if server.settings.cors_origins
+            else None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -543,6 +549,9 @@ class _ASGIApp:
         ):
             response = await self._token(Request(scope, receive))
             await response(scope, receive, send)
+            return
+        if self._cors is not None and scope["type"] == "http" and scope["path"] in self._cors_paths:
+            await self._cors(scope, receive, send)
             return
         await self.starlette(scope, receive, send)
 

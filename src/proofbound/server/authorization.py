@@ -54,6 +54,7 @@ _CHALLENGE: Final = re.compile(r"[A-Za-z0-9_-]{43}")  # b64url(SHA-256): RFC 763
 _VERIFIER: Final = re.compile(r"[A-Za-z0-9._~-]{43,128}")  # RFC 7636 §4.1
 _JKT: Final = re.compile(r"[A-Za-z0-9_-]{43}")  # b64url(SHA-256) thumbprint, RFC 7638
 _MAX_STATE: Final = 512
+_LOOPBACK_IPS: Final = frozenset({"127.0.0.1", "::1"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,7 @@ class AuthorizationRequest:
     code_challenge: str
     dpop_jkt: str | None
     audience: str | tuple[str, ...]
+    redirect_uri_given: bool = True  # the request named it (then the token request must too)
 
     def to_params(self) -> dict[str, Any]:
         """A JSON-able form, for storage."""
@@ -79,6 +81,7 @@ class AuthorizationRequest:
             "code_challenge": self.code_challenge,
             "dpop_jkt": self.dpop_jkt,
             "audience": audience,
+            "redirect_uri_given": self.redirect_uri_given,
         }
 
     @classmethod
@@ -93,6 +96,7 @@ class AuthorizationRequest:
             code_challenge=params["code_challenge"],
             dpop_jkt=params["dpop_jkt"],
             audience=audience if isinstance(audience, str) else tuple(audience),
+            redirect_uri_given=bool(params.get("redirect_uri_given", True)),
         )
 
 
@@ -123,10 +127,33 @@ def client_check(client: ClientRecord | None, redirect_uri: str | None) -> str:
         if len(registered) != 1:
             raise InvalidRequest(Reason.REQUEST_REDIRECT_URI, detail="redirect_uri required")
         return str(registered[0])
-    # Exact string comparison: no normalisation, no prefix or pattern matching.
-    if redirect_uri not in registered:
+    # Exact string comparison: no normalisation, no prefix or pattern matching -- except the
+    # port of a loopback IP redirect URI, which a native app picks at run time (RFC 8252 §7.3).
+    if redirect_uri not in registered and not any(
+        _loopback_variant(redirect_uri, str(uri)) for uri in registered
+    ):
         raise InvalidRequest(Reason.REQUEST_REDIRECT_URI)
     return redirect_uri
+
+
+def _loopback_variant(requested: str, registered: str) -> bool:
+    """``http://127.0.0.1:<any port>/path`` (or ``[::1]``) for a registered loopback URI with the
+    same path and query; everything but the port compared exactly."""
+    try:
+        asked, known = urlsplit(requested), urlsplit(registered)
+        asked.port, known.port  # noqa: B018 -- raise for a malformed port
+    except ValueError:
+        return False
+    if known.scheme != "http" or known.hostname not in _LOOPBACK_IPS:
+        return False
+    return (
+        asked.scheme == known.scheme
+        and asked.hostname == known.hostname
+        and asked.path == known.path
+        and asked.query == known.query
+        and not asked.fragment
+        and "@" not in asked.netloc
+    )
 
 
 def request_check(
@@ -177,6 +204,7 @@ def request_check(
         code_challenge=str(challenge),
         dpop_jkt=jkt,
         audience=audiences(resources),
+        redirect_uri_given=params.get("redirect_uri") is not None,
     )
 
 

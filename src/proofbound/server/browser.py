@@ -25,7 +25,7 @@ import secrets
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlencode, urlsplit
 
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -42,7 +42,13 @@ from proofbound.server.authorization import (
 )
 from proofbound.server.code_grants import new_family_id
 from proofbound.server.forms import Form, parse_form
-from proofbound.server.pages import consent_page, error_page, login_page, page_csp
+from proofbound.server.pages import (
+    consent_page,
+    error_page,
+    form_target,
+    login_page,
+    page_csp,
+)
 from proofbound.server.sessions import (
     Session,
     SessionCodec,
@@ -60,7 +66,14 @@ if TYPE_CHECKING:
 __all__ = ["BrowserEndpoints"]
 
 _log: Final = logging.getLogger("proofbound.server.browser")
-_LOGIN_COOKIE: Final = "pb_login"  # pre-login CSRF binding (double submit)
+_SIGN_IN_SECONDS: Final = 600  # a pending request's life once the browser has brought it
+_MAX_ECHOED_STATE: Final = 512
+#: Failed sign-ins allowed per (user name, peer) in a window, and the window.
+_MAX_FAILURES: Final = 10
+_FAILURE_WINDOW: Final = 300
+_MAX_TRACKED: Final = 10_000
+#: Concurrent password checks (scrypt: 32 MiB and ~0.2 s each), apart from other thread work.
+_PASSWORD_CHECKS: Final = 4
 _PAGE_HEADERS: Final = {
     "Cache-Control": "no-store",
     "Pragma": "no-cache",
@@ -86,14 +99,6 @@ def _redirect(location: str) -> RedirectResponse:
     return response
 
 
-def _form_target(redirect_uri: str) -> str:
-    """What the consent page's CSP must allow: the redirect URI's origin, or its scheme."""
-    parts = urlsplit(redirect_uri)
-    if parts.scheme in ("http", "https"):
-        return f"{parts.scheme}://{parts.netloc}"
-    return f"{parts.scheme}:"
-
-
 class BrowserEndpoints:
     """PAR, authorize, login and consent for one server.
 
@@ -113,6 +118,10 @@ class BrowserEndpoints:
         self._secret: Final = session_secret
         self._sessions: Final = SessionCodec(session_secret, ttl=server.settings.session_ttl)
         self._cookie: Final = cookie_name(server.settings.issuer)
+        # Pre-login CSRF binding (double submit); __Host- on https so no sibling host can set it.
+        self._login_cookie: Final = self._cookie.replace("pb_session", "pb_login")
+        self._password_checks: Final = CapacityLimiter(_PASSWORD_CHECKS)
+        self._failures: dict[tuple[str, str], tuple[int, int]] = {}
         self._cookie_attributes: Final = cookie_attributes(server.settings.issuer)
         base = urlsplit(server.settings.issuer).path.rstrip("/")
         self._login_path: Final = base + "/login"
@@ -185,7 +194,7 @@ class BrowserEndpoints:
         now = server.clock.now()
         try:
             params = parse_form(
-                request.url.query.encode("latin-1"),
+                request.scope.get("query_string", b""),
                 _FORM,
                 max_bytes=self._settings.max_body_bytes,
                 repeatable=frozenset({"resource"}),
@@ -193,8 +202,8 @@ class BrowserEndpoints:
         except OAuthError:
             return _error("The authorization request is malformed.")
         client_id = params.get("client_id")
-        if client_id is None:
-            return _error("The authorization request names no client.")
+        if client_id is None or not 1 <= len(client_id) <= 128 or not client_id.isprintable():
+            return _error("The authorization request names no known client.")
         client = await server.blocking(lambda: self._store.get_client(client_id))
         request_uri = params.get("request_uri")
         if request_uri is not None:
@@ -209,7 +218,7 @@ class BrowserEndpoints:
                 or pushed[0] != client.client_id
             ):
                 return _error("The request URI is unknown or has expired.")
-            return self._next_step(request, handle, now)
+            return await self._server.blocking(lambda: self._next_step(request, handle, now))
         try:
             redirect_uri = client_check(client, params.get("redirect_uri"))
         except OAuthError:
@@ -225,13 +234,16 @@ class BrowserEndpoints:
             )
         except OAuthError as exc:
             state = params.get("state")
-            state = state if state is not None and state.isprintable() else None
+            state = state if state is not None and _echoable(state) else None
             issuer = self._settings.issuer
             return _redirect(authorization_response(redirect_uri, issuer, error_params(exc, state)))
         handle = await server.blocking(lambda: self._keep(checked, now))
-        return self._next_step(request, handle, now)
+        return await server.blocking(lambda: self._next_step(request, handle, now))
 
     def _next_step(self, request: Request, handle: str, now: int) -> Response:
+        # A pushed request_uri is short-lived; once the browser brings it here, the user has
+        # the sign-in window to log in and decide.
+        self._store.touch_auth_request(handle_hash(handle), now=now, ttl=_SIGN_IN_SECONDS)
         query = urlencode({"tx": handle})
         if self._session(request, now) is None:
             return _redirect(f"{self._login_path}?{query}")
@@ -256,9 +268,11 @@ class BrowserEndpoints:
         if await self._pending(tx, now) is None:
             return _error("This sign-in request is unknown or has expired.")
         assert tx is not None  # noqa: S101 -- _pending refused None
-        binding = request.cookies.get(_LOGIN_COOKIE) or secrets.token_urlsafe(16)
+        binding = request.cookies.get(self._login_cookie) or secrets.token_urlsafe(16)
         page = login_page(
-            action=self._login_path, tx=tx, csrf=csrf_token(self._secret, "login", tx + binding)
+            action=self._login_path,
+            tx=tx,
+            csrf=csrf_token(self._secret, "login", tx + "." + binding),
         )
         response = _page(page)
         self._set_login_cookie(response, binding)
@@ -266,7 +280,7 @@ class BrowserEndpoints:
 
     def _set_login_cookie(self, response: Response, binding: str) -> None:
         response.set_cookie(
-            _LOGIN_COOKIE, binding, max_age=self._settings.code_ttl * 10, **self._cookie_attributes
+            self._login_cookie, binding, max_age=_SIGN_IN_SECONDS, **self._cookie_attributes
         )
 
     async def login(self, request: Request) -> Response:
@@ -276,24 +290,34 @@ class BrowserEndpoints:
         if form is None:
             return _error("The sign-in form is malformed.")
         tx = form.get("tx")
-        binding = request.cookies.get(_LOGIN_COOKIE)
+        binding = request.cookies.get(self._login_cookie)
         if (
             tx is None
             or binding is None
-            or not csrf_valid(self._secret, "login", tx + binding, form.get("csrf"))
+            or not csrf_valid(self._secret, "login", tx + "." + binding, form.get("csrf"))
         ):
             return _error("The sign-in form has expired; start again from the application.", 403)
         if await self._pending(tx, now) is None:
             return _error("This sign-in request is unknown or has expired.")
         username, password = form.get("username") or "", form.get("password") or ""
-        # scrypt takes a good fraction of a second: off the event loop (it releases the GIL).
-        subject = await to_thread.run_sync(lambda: self._users.authenticate(username, password))
+        peer = request.client.host if request.client is not None else ""
+        throttled = self._throttled((username, peer), now)
+        subject = None
+        if not throttled:
+            # scrypt takes a good fraction of a second: off the event loop (it releases the
+            # GIL), on a limiter of its own so sign-ins cannot starve other thread work.
+            subject = await to_thread.run_sync(
+                lambda: self._users.authenticate(username, password),
+                limiter=self._password_checks,
+            )
         if subject is None:
-            _log.info("login refused")
+            if not throttled:
+                self._record_failure((username, peer), now)
+            _log.info("login refused%s", " (throttled)" if throttled else "")
             page = login_page(
                 action=self._login_path,
                 tx=tx,
-                csrf=csrf_token(self._secret, "login", tx + binding),
+                csrf=csrf_token(self._secret, "login", tx + "." + binding),
                 error="Wrong user name or password.",
             )
             return _page(page, 400)
@@ -305,8 +329,26 @@ class BrowserEndpoints:
             max_age=self._settings.session_ttl,
             **self._cookie_attributes,
         )
-        response.delete_cookie(_LOGIN_COOKIE, path="/")
+        response.delete_cookie(
+            self._login_cookie,
+            path="/",
+            secure=self._cookie_attributes["secure"],
+            httponly=True,
+            samesite="lax",
+        )
         return response
+
+    def _throttled(self, key: tuple[str, str], now: int) -> bool:
+        failures, since = self._failures.get(key, (0, now))
+        return now - since < _FAILURE_WINDOW and failures >= _MAX_FAILURES
+
+    def _record_failure(self, key: tuple[str, str], now: int) -> None:
+        failures, since = self._failures.get(key, (0, now))
+        if now - since >= _FAILURE_WINDOW:
+            failures, since = 0, now
+        if len(self._failures) >= _MAX_TRACKED:  # bounded memory; a flood resets the counts
+            self._failures.clear()
+        self._failures[key] = (failures + 1, since)
 
     async def _page_form(self, request: Request) -> Form | None:
         try:
@@ -340,7 +382,7 @@ class BrowserEndpoints:
             scopes=checked.scope.split(),
             subject=session.subject,
         )
-        return _page(page, form_targets=(_form_target(checked.redirect_uri),))
+        return _page(page, form_targets=(form_target(checked.redirect_uri),))
 
     async def consent(self, request: Request) -> Response:
         """Approve or deny: use up the request and redirect to the client."""
@@ -381,6 +423,11 @@ class BrowserEndpoints:
         _log.info("code issued client_id=%s subject=%s", checked.client_id, session.subject)
         params = {"code": code, "state": checked.state}
         return _redirect(authorization_response(checked.redirect_uri, issuer, params))
+
+
+def _echoable(state: str) -> bool:
+    """Whether an unchecked ``state`` may be sent back in an error redirect."""
+    return 0 < len(state) <= _MAX_ECHOED_STATE and state.isprintable()
 
 
 def _client_name(client: ClientRecord) -> str:

@@ -232,7 +232,8 @@ class ClientAuthenticator:
     # -- shared ---------------------------------------------------------------------------------
 
     def _client(self, client_id: str) -> ClientRecord:
-        if len(client_id) > 128:
+        # Never a lookup for what no registration has (PostgreSQL also refuses NUL in text).
+        if not 1 <= len(client_id) <= 128 or not client_id.isprintable():
             raise _fail(Reason.CLIENT_UNKNOWN)
         now = time.monotonic()
         cached = self._clients.get(client_id)

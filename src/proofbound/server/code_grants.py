@@ -5,12 +5,14 @@ reuse detection per the security BCP, RFC 9449 §5 key binding for public client
 ``authorization_code``, in order:
 
 1. the code exists, is unexpired and was issued to this client (else ``code_invalid``);
-   a code used before fails (``code_reused``) and revokes what was issued from it (§4.1.2);
 2. ``redirect_uri`` is the one of the authorization request (``code_redirect_mismatch``);
 3. PKCE: ``code_verifier`` hashes to the ``code_challenge`` (``code_verifier_invalid``);
 4. binding as for every grant (``TokenEndpoint.binding``: a DPoP-bound client needs a proof);
    a code bound with ``dpop_jkt`` needs a proof by that key (``code_dpop_jkt_mismatch``);
-5. one transaction: use up the code, spend the proof ``jti``, record the access token and the
+5. a code used before fails (``code_reused``) and revokes what was issued from it (§4.1.2) --
+   only at this point, and only when the request's assertion and proof ``jti`` are fresh, so
+   neither a bare leaked code nor a replayed request can end the user's grant;
+6. one transaction: use up the code, spend the proof ``jti``, record the access token and the
    refresh token (a concurrent second redemption loses and counts as a reuse).
 
 ``refresh_token``, in order:
@@ -20,7 +22,8 @@ reuse detection per the security BCP, RFC 9449 §5 key binding for public client
 2. binding; a refresh token bound to a DPoP key (public clients) needs a proof by that key
    (``refresh_key_mismatch``) -- checked BEFORE reuse, so only the key holder can trigger (or
    suffer) the family's revocation;
-3. a token rotated before is a replay: the family is revoked (``refresh_reused``);
+3. a token rotated before is a replay: the family is revoked (``refresh_reused``), unless the
+   request itself is a replay (its proof ``jti`` spent: ``proof_replayed``, nothing revoked);
 4. ``scope`` / ``resource`` may narrow, never widen, the grant (RFC 6749 §6);
 5. one transaction: rotate (use up the old one, store its successor with the same family end)
    and record the new access token.
@@ -34,7 +37,9 @@ import secrets
 from collections.abc import Callable
 from typing import Final
 
+from proofbound.dpop.verify import VerifiedProof
 from proofbound.errors import (
+    InvalidClient,
     InvalidDPoPProof,
     InvalidGrant,
     InvalidRequest,
@@ -99,7 +104,7 @@ class CodeGrants:
                 the first failed check.
         """
         code = _required(request, "code")
-        redirect_uri = _required(request, "redirect_uri")
+        redirect_uri = request.form.get("redirect_uri")
         code_hash = handle_hash(code)
         stored = self._store.get_code(code_hash)
         if (
@@ -108,11 +113,11 @@ class CodeGrants:
             or stored.client_id != client.client.client_id
         ):
             raise InvalidGrant(Reason.CODE_INVALID)
-        if stored.used_at is not None:
-            self._reused(stored.family_id, now)
-            raise InvalidGrant(Reason.CODE_REUSED)
         grant = AuthorizationRequest.from_params(stored.params)
-        if redirect_uri != grant.redirect_uri:
+        # §4.1.3: required if the authorization request had one, and then identical.
+        if redirect_uri is None and grant.redirect_uri_given:
+            raise InvalidRequest(Reason.REQUEST_PARAMETER_MISSING, detail="redirect_uri")
+        if redirect_uri is not None and redirect_uri != grant.redirect_uri:
             raise InvalidGrant(Reason.CODE_REDIRECT_MISMATCH)
         if not pkce_matches(request.form.get("code_verifier"), grant.code_challenge):
             raise InvalidGrant(Reason.CODE_VERIFIER_INVALID)
@@ -122,6 +127,12 @@ class CodeGrants:
                 raise InvalidDPoPProof(Reason.PROOF_MISSING)
             if not hmac.compare_digest(proof.jkt, grant.dpop_jkt):
                 raise InvalidGrant(Reason.CODE_DPOP_JKT_MISMATCH)
+        # Reuse counts only from someone who also passed PKCE and the key checks with fresh
+        # single-use values; a replayed request or a bare leaked code revokes nothing.
+        if stored.used_at is not None:
+            self._spend_before_reuse(client, proof, now)
+            self._reused(stored.family_id, now)
+            raise InvalidGrant(Reason.CODE_REUSED)
         pending = self._tokens.sign(
             client, grant.scope, grant.audience, proof, cert, now, subject=stored.subject
         )
@@ -136,7 +147,8 @@ class CodeGrants:
                 None if refresh is None else (handle_hash(refresh[0]), refresh[1]),
                 now=now,
             )
-        except GrantUsed:  # redeemed concurrently: a reuse
+        except GrantUsed:  # redeemed concurrently: a reuse, unless this request is a replay
+            self._spend_before_reuse(client, proof, now)
             self._reused(stored.family_id, now)
             raise InvalidGrant(Reason.CODE_REUSED) from None
         except ReplayDetected as exc:
@@ -173,6 +185,7 @@ class CodeGrants:
             if not hmac.compare_digest(proof.jkt, stored.jkt):
                 raise InvalidGrant(Reason.REFRESH_KEY_MISMATCH)
         if stored.used_at is not None:
+            self._spend_before_reuse(client, proof, now)
             self._reused(stored.family_id, now)
             raise InvalidGrant(Reason.REFRESH_REUSED)
         scope = self._narrowed_scope(stored.scope, request.form.get("scope"))
@@ -189,7 +202,8 @@ class CodeGrants:
             self._store.rotate_refresh(
                 token_hash, pending.record, (handle_hash(successor[0]), successor[1]), now=now
             )
-        except GrantUsed:  # rotated concurrently: a reuse
+        except GrantUsed:  # rotated concurrently: a reuse, unless this request is a replay
+            self._spend_before_reuse(client, proof, now)
             self._reused(stored.family_id, now)
             raise InvalidGrant(Reason.REFRESH_REUSED) from None
         except ReplayDetected as exc:
@@ -253,6 +267,20 @@ class CodeGrants:
             raise InvalidTarget(Reason.TARGET_INVALID, detail="not in the original grant")
         unique = tuple(dict.fromkeys(requested))
         return unique[0] if len(unique) == 1 else unique
+
+    def _spend_before_reuse(
+        self, client: AuthenticatedClient, proof: VerifiedProof | None, now: int
+    ) -> None:
+        """Spend the request's assertion and proof ``jti`` values: a replay of a captured
+        request is refused as a replay and does not revoke the family."""
+        if client.single_use is not None:
+            key, expires_at = client.single_use
+            if not self._store.spend(key, expires_at=expires_at, now=now):
+                raise InvalidClient(Reason.CLIENT_ASSERTION_REPLAYED)
+        if proof is not None and not self._store.spend(
+            proof.replay_key, expires_at=proof.replay_expires_at, now=now
+        ):
+            raise InvalidDPoPProof(Reason.PROOF_REPLAYED)
 
     def _reused(self, family_id: str, now: int) -> None:
         _log.warning("grant reuse detected: family %s… revoked", family_id[:8])

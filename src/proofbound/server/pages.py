@@ -13,8 +13,9 @@ import html
 import re
 from collections.abc import Sequence
 from typing import Final
+from urllib.parse import urlsplit
 
-__all__ = ["consent_page", "error_page", "login_page", "page_csp"]
+__all__ = ["consent_page", "error_page", "form_target", "login_page", "page_csp"]
 
 # A CSP source expression for one origin (``https://app.example:8443``) or a scheme
 # (``com.example.app:``, a native app's private-use URI scheme, RFC 8252 §7.1). Nothing else:
@@ -35,6 +36,23 @@ _STYLE: Final = (
 
 def _e(value: str) -> str:
     return html.escape(value, quote=True)
+
+
+def form_target(redirect_uri: str) -> str:
+    """The ``form-action`` source a redirect URI needs: its origin, or its private-use scheme.
+
+    Raises:
+        ValueError: the URI has no origin or scheme :func:`page_csp` accepts (registration
+            refuses such redirect URIs, so the consent page can always be rendered).
+    """
+    parts = urlsplit(redirect_uri)
+    target = (
+        f"{parts.scheme}://{parts.netloc}"
+        if parts.scheme in ("http", "https")
+        else f"{parts.scheme}:"
+    )
+    page_csp([target])  # the one place that decides what a CSP source may be
+    return target
 
 
 def page_csp(form_targets: Sequence[str] = ()) -> str:

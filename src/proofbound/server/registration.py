@@ -44,6 +44,7 @@ from proofbound._internal.syntax import is_nqchars
 from proofbound.errors import InvalidClientMetadata, InvalidKey, Reason
 from proofbound.jwk.keys import PRIVATE_MEMBERS, PublicKey, public_key_from_jwk
 from proofbound.server.config import ServerSettings
+from proofbound.server.pages import form_target
 from proofbound.storage.store import ClientRecord
 from proofbound.types import JwsAlg
 
@@ -170,6 +171,11 @@ def _redirect_uri(uri: object) -> str:
         raise _bad("redirect_uris", "an entry is not a URI") from None
     if not parts.scheme or "#" in uri or "@" in parts.netloc or " " in uri:
         raise _bad("redirect_uris", "entries must be absolute, without fragment or userinfo")
+    try:  # an ASCII host, a numeric port: what the consent page's CSP can name
+        parts.port  # noqa: B018 -- raises for a malformed port
+        form_target(uri)
+    except ValueError:
+        raise _bad("redirect_uris", "an entry has an unusable host, port or scheme") from None
     if parts.scheme == "https" and host:
         return uri
     if parts.scheme == "http" and host in _LOOPBACK:

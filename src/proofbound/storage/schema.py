@@ -155,6 +155,7 @@ auth_codes: Final = Table(
     Column("issued_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
     Column("used_at", BigInteger, nullable=True),
+    Column("access_jti", String(64), nullable=True),  # the access token issued from it
 )
 
 refresh_tokens: Final = Table(

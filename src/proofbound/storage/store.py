@@ -59,6 +59,7 @@ REVOCATION_KINDS: Final[tuple[RevocationKind, ...]] = ("jti", "jkt", "x5t#S256",
 
 _SQLITE_BUSY_TIMEOUT: Final = 30
 _PURGE_EVERY: Final = 1000
+_MAX_FAMILY_PASSES: Final = 100
 
 
 class ReplayDetected(Exception):
@@ -535,12 +536,16 @@ class Store:
             finally:
                 if connection is None:
                     raw.close()
-        self._writes += len(batch)
+        self._count_writes(len(batch), now)
+        return outcomes
+
+    def _count_writes(self, count: int, now: int) -> None:
+        """Purge expired rows every :data:`_PURGE_EVERY` writes of short-lived rows."""
+        self._writes += count
         if self._writes >= _PURGE_EVERY:
             self._writes = 0
             with self._write() as conn:
                 self._purge(conn, now)
-        return outcomes
 
     def _issue_one(self, cursor: Any, item: Issuance, now: int) -> ReplayDetected | None:
         spent: list[bytes] = []
@@ -647,6 +652,14 @@ class Store:
                 .values(revoked_at=now)
             )
             count = int(result.rowcount or 0)
+            refresh = schema.refresh_tokens
+            refresh_column = {"jkt": refresh.c.jkt, "client_id": refresh.c.client_id}.get(kind)
+            if refresh_column is not None:  # a revoked key or client refreshes no more
+                conn.execute(
+                    update(refresh)
+                    .where(and_(refresh_column == value, refresh.c.revoked_at.is_(None)))
+                    .values(revoked_at=now)
+                )
             conn.execute(
                 self._revocation_upsert,
                 {"kind": kind, "value": value, "revoked_at": now, "forget_after": forget_after},
@@ -733,6 +746,7 @@ class Store:
                     expires_at=now + ttl,
                 )
             )
+        self._count_writes(1, now)
 
     def get_auth_request(self, handle_hash: str, *, now: int) -> tuple[str, dict[str, Any]] | None:
         """The client_id and parameters of an unexpired request, or None."""
@@ -808,11 +822,12 @@ class Store:
                 .where(
                     and_(c.c.code_hash == code_hash, c.c.used_at.is_(None), c.c.expires_at > now)
                 )
-                .values(used_at=now)
+                .values(used_at=now, access_jti=issuance.token.jti)
             )
             if used.rowcount != 1:
                 raise GrantUsed
             self._issue_in(conn, issuance, refresh, now)
+        self._count_writes(1, now)
 
     def get_refresh(self, token_hash: str) -> RefreshRecord | None:
         """The refresh token with this hash, in any state, or None."""
@@ -863,22 +878,31 @@ class Store:
             if used.rowcount != 1:
                 raise GrantUsed
             self._issue_in(conn, issuance, new, now)
+        self._count_writes(1, now)
 
     def revoke_family(self, family_id: str, *, now: int) -> list[tuple[str, int]]:
-        """Revoke every refresh token of a family; returns the ``(jti, expires_at)`` of the
-        access tokens issued with them (for the caller to revoke)."""
+        """Revoke every refresh token of a family; returns the ``(jti, expires_at)`` of the live
+        access tokens issued from the family (its code's and its refresh tokens'), for the
+        caller to revoke."""
         t = schema.refresh_tokens
+        c = schema.auth_codes
+        tokens = schema.tokens
         with self._write() as conn:
-            conn.execute(
-                update(t)
-                .where(and_(t.c.family_id == family_id, t.c.revoked_at.is_(None)))
-                .values(revoked_at=now)
+            # Until nothing is left: on PostgreSQL (READ COMMITTED) a successor inserted by a
+            # rotation that commits while this statement waits is only seen by the next one.
+            for _ in range(_MAX_FAMILY_PASSES):
+                revoked = conn.execute(
+                    update(t)
+                    .where(and_(t.c.family_id == family_id, t.c.revoked_at.is_(None)))
+                    .values(revoked_at=now)
+                )
+                if not revoked.rowcount:
+                    break
+            issued = select(t.c.access_jti.label("jti")).where(t.c.family_id == family_id)
+            from_code = select(c.c.access_jti.label("jti")).where(
+                and_(c.c.family_id == family_id, c.c.access_jti.is_not(None))
             )
-            rows = conn.execute(
-                select(t.c.access_jti, t.c.issued_at).where(t.c.family_id == family_id)
-            ).all()
-            tokens = schema.tokens
-            jtis = [row.access_jti for row in rows]
+            jtis = [row.jti for row in conn.execute(issued.union(from_code)).all()]
             live = (
                 conn.execute(
                     select(tokens.c.jti, tokens.c.expires_at).where(
@@ -889,6 +913,16 @@ class Store:
                 else []
             )
         return [(row.jti, int(row.expires_at)) for row in live]
+
+    def touch_auth_request(self, handle_hash: str, *, now: int, ttl: int) -> None:
+        """Keep a pending request for ``ttl`` more seconds (the user is signing in)."""
+        t = schema.auth_requests
+        with self._write() as conn:
+            conn.execute(
+                update(t)
+                .where(and_(t.c.handle_hash == handle_hash, t.c.expires_at > now))
+                .values(expires_at=now + ttl)
+            )
 
     def _issue_in(
         self,
@@ -935,7 +969,9 @@ class Store:
     def spend(self, key: bytes, *, expires_at: int, now: int) -> bool:
         """Spend one single-use key on its own; False if it was spent before."""
         with self._write() as conn:
-            return (
+            spent = (
                 conn.execute(self._replay_add, {"k": key, "e": expires_at, "now": now}).first()
                 is not None
             )
+        self._count_writes(1, now)
+        return spent

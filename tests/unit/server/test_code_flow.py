@@ -745,3 +745,227 @@ async def test_confidential_client_code_flow_and_refresh_bound_to_its_authentica
     assert refreshed.status_code == 200, refreshed.text
     cnf = claims_of(refreshed.json()["access_token"])["cnf"]
     assert cnf == {"jkt": jwk_thumbprint(new_key.public_key.jwk)}
+
+
+# -- review findings: each a scenario that used to succeed -----------------------------------------
+
+
+async def admin_revoke(spa: SPA, body: dict[str, str]) -> None:
+    response = await spa.harness.admin(body)
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("kind", ["jkt", "client_id"])
+async def test_admin_revocation_by_key_or_client_ends_refreshing(spa: SPA, kind: str) -> None:
+    first = await tokens(spa)
+    value = jwk_thumbprint(spa.dpop.public_key.jwk) if kind == "jkt" else spa.client_id
+    await admin_revoke(spa, {kind: value})
+    assert_error(await spa.refresh(first["refresh_token"]), 400, "invalid_grant")
+
+
+async def test_a_bare_leaked_code_cannot_end_the_users_grant(spa: SPA) -> None:
+    verifier = secrets.token_urlsafe(48)
+    code = await spa.login_code(verifier)
+    body = (await spa.redeem(code, verifier)).json()
+    # The code leaks after use (history, logs); without the verifier and the key it is nothing.
+    bare = await spa.http.post(
+        TOKEN_URL,
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": spa.client_id,
+            "redirect_uri": REDIRECT,
+        },
+    )
+    assert_error(bare, 400, "invalid_grant")  # PKCE fails first
+    wrong_key = await spa.redeem(code, verifier, key=generate_key("ES256"))
+    assert_error(wrong_key, 400, "invalid_grant")
+    assert (await spa.refresh(body["refresh_token"])).status_code == 200  # not revoked
+
+
+async def test_a_replayed_refresh_request_is_a_replay_not_a_reuse(spa: SPA) -> None:
+    first = await tokens(spa)
+    proof = spa.proof(TOKEN_URL)
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": first["refresh_token"],
+        "client_id": spa.client_id,
+    }
+    ok = await spa.http.post(TOKEN_URL, data=form, headers={"DPoP": proof})
+    assert ok.status_code == 200, ok.text
+    replayed = await spa.http.post(TOKEN_URL, data=form, headers={"DPoP": proof})
+    assert_error(replayed, 400, "invalid_dpop_proof")
+    assert (await spa.refresh(ok.json()["refresh_token"])).status_code == 200  # family lives
+
+
+async def test_code_reuse_revokes_the_access_token_of_a_client_without_refresh_tokens(
+    harness: ASHarness,
+) -> None:
+    LocalUsers(harness.server.store.engine).add("alice", PASSWORD, now=NOW)
+    spa = SPA(harness, await register_public(harness, grant_types=["authorization_code"]))
+    verifier = secrets.token_urlsafe(48)
+    code = await spa.login_code(verifier)
+    first = await spa.redeem(code, verifier)
+    assert first.status_code == 200
+    assert "refresh_token" not in first.json()
+    assert_error(await spa.redeem(code, verifier), 400, "invalid_grant")
+    record = harness.server.store.get_token(claims_of(first.json()["access_token"])["jti"])
+    assert record is not None
+    assert harness.server.store.is_revoked(record)
+
+
+async def test_no_cors_on_the_authorization_and_login_pages(tmp_path: Any) -> None:
+    from proofbound import FrozenClock
+    from proofbound.server.app import AuthorizationServer, create_app
+    from proofbound.storage.store import Store
+
+    from .conftest import make_settings
+
+    server = AuthorizationServer(
+        make_settings(cors_origins=("https://app.example",)),
+        Store.open(f"sqlite:///{tmp_path / 'as.db'}"),
+        clock=FrozenClock(NOW),
+    )
+    try:
+        transport = httpx.ASGITransport(app=create_app(server))
+        async with httpx.AsyncClient(transport=transport) as http:
+            for path in ("/authorize", "/login", "/consent"):
+                response = await http.options(
+                    ISSUER + path,
+                    headers={
+                        "Origin": "https://app.example",
+                        "Access-Control-Request-Method": "GET",
+                    },
+                )
+                assert "access-control-allow-origin" not in response.headers, path
+            allowed = await http.options(
+                PAR_URL,
+                headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"},
+            )
+            assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+    finally:
+        server.close()
+
+
+async def test_the_pre_login_cookie_is_a_host_cookie_on_https(spa: SPA) -> None:
+    pushed = await spa.push(secrets.token_urlsafe(48))
+    location = (
+        await spa.http.get(
+            ISSUER + "/authorize",
+            params={"client_id": spa.client_id, "request_uri": pushed.json()["request_uri"]},
+        )
+    ).headers["Location"]
+    page = await spa.http.get(ISSUER + location)
+    cookie = page.headers["set-cookie"]
+    assert cookie.startswith("__Host-pb_login=")
+    assert "Secure" in cookie
+    assert "HttpOnly" in cookie
+
+
+@pytest.mark.parametrize("client_id", ["a\x00b", "x" * 200, "\u2028"])
+async def test_hostile_client_ids_are_clean_errors(spa: SPA, client_id: str) -> None:
+    page = await spa.http.get(
+        ISSUER + "/authorize", params={"client_id": client_id, "response_type": "code"}
+    )
+    assert page.status_code == 400
+    token = await spa.http.post(
+        TOKEN_URL,
+        data={"grant_type": "authorization_code", "code": "c", "client_id": client_id},
+    )
+    assert_error(token, 400, "invalid_client")
+
+
+async def test_the_user_has_minutes_to_sign_in_not_the_par_lifetime(spa: SPA) -> None:
+    pushed = await spa.push(secrets.token_urlsafe(48))
+    response = await spa.http.get(
+        ISSUER + "/authorize",
+        params={"client_id": spa.client_id, "request_uri": pushed.json()["request_uri"]},
+    )
+    spa.harness.clock.advance(pushed.json()["expires_in"] + 120)  # slow typist
+    login = await spa.http.get(ISSUER + response.headers["Location"])
+    assert login.status_code == 200
+    decided = await spa.http.post(
+        ISSUER + "/login",
+        data={**hidden_inputs(login.text), "username": "alice", "password": PASSWORD},
+    )
+    assert decided.status_code == 303
+
+
+async def test_rfc8252_s7_3_loopback_redirect_uri_with_any_port(harness: ASHarness) -> None:
+    LocalUsers(harness.server.store.engine).add("alice", PASSWORD, now=NOW)
+    registered = "http://127.0.0.1/callback"
+    spa = SPA(harness, await register_public(harness, redirect_uris=[registered]))
+    verifier = secrets.token_urlsafe(48)
+    chosen = "http://127.0.0.1:53117/callback"
+    response = await spa.http.get(
+        ISSUER + "/authorize",
+        params={
+            "client_id": spa.client_id,
+            "response_type": "code",
+            "redirect_uri": chosen,
+            "code_challenge": challenge_of(verifier),
+            "code_challenge_method": "S256",
+        },
+    )
+    assert response.status_code == 303
+    other_path = await spa.http.get(
+        ISSUER + "/authorize",
+        params={
+            "client_id": spa.client_id,
+            "response_type": "code",
+            "redirect_uri": "http://127.0.0.1:53117/other",
+            "code_challenge": challenge_of(verifier),
+            "code_challenge_method": "S256",
+        },
+    )
+    assert other_path.status_code == 400
+
+
+async def test_rfc6749_s4_1_3_redirect_uri_may_be_omitted_if_the_request_omitted_it(
+    spa: SPA,
+) -> None:
+    verifier = secrets.token_urlsafe(48)
+    result = await spa.authorize(
+        {
+            "client_id": spa.client_id,
+            "response_type": "code",
+            "code_challenge": challenge_of(verifier),
+            "code_challenge_method": "S256",
+        }
+    )
+    response = await spa.post(
+        TOKEN_URL,
+        {
+            "grant_type": "authorization_code",
+            "code": result["code"],
+            "client_id": spa.client_id,
+            "code_verifier": verifier,
+        },
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_repeated_failed_sign_ins_are_throttled(spa: SPA) -> None:
+    pushed = await spa.push(secrets.token_urlsafe(48))
+    location = (
+        await spa.http.get(
+            ISSUER + "/authorize",
+            params={"client_id": spa.client_id, "request_uri": pushed.json()["request_uri"]},
+        )
+    ).headers["Location"]
+    fields = hidden_inputs((await spa.http.get(ISSUER + location)).text)
+    for _ in range(10):
+        wrong = await spa.http.post(
+            ISSUER + "/login", data={**fields, "username": "alice", "password": "guess"}
+        )
+        assert wrong.status_code == 400
+    right = await spa.http.post(
+        ISSUER + "/login", data={**fields, "username": "alice", "password": PASSWORD}
+    )
+    assert right.status_code == 400  # throttled: even the right password waits out the window
+    spa.harness.clock.advance(301)
+    fields = hidden_inputs((await spa.http.get(ISSUER + location)).text)
+    later = await spa.http.post(
+        ISSUER + "/login", data={**fields, "username": "alice", "password": PASSWORD}
+    )
+    assert later.status_code == 303
