@@ -26,7 +26,7 @@ from proofbound.errors import ConfigurationError
 from proofbound.jwk.keys import load_public_key
 from proofbound.server.config import Secret, ServerSettings, parse_networks
 
-__all__ = ["register"]
+__all__ = ["DataDirOpt", "DatabaseUrlOpt", "database_for", "register"]
 
 _log: Final = logging.getLogger("proofbound.cli")
 _ENV: Final = "PROOFBOUND_"
@@ -56,6 +56,13 @@ class LogFormat(enum.StrEnum):
     json = "json"
 
 
+DataDirOpt = Annotated[
+    Path, typer.Option(help="The server's data directory.", envvar=_ENV + "DATA_DIR")
+]
+DatabaseUrlOpt = Annotated[
+    str | None,
+    typer.Option("--database-url", help="PostgreSQL URL instead.", envvar=_ENV + "DATABASE_URL"),
+]
 TrustedProxyOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -133,7 +140,7 @@ def _client_ca(path: Path | None) -> tuple[x509.Certificate, ...]:
     return tuple(certs)
 
 
-def _database(data_dir: Path, url: str | None) -> str:
+def database_for(data_dir: Path, url: str | None) -> str:
     """The database to use: ``url``, else SQLite in ``data_dir`` (created 0700)."""
     if url:
         return url
@@ -268,7 +275,7 @@ def _serve(
         )
         if not 0 <= port <= 65535:
             raise ConfigurationError("--port must be within 0..65535")
-        url = _database(data_dir, database_url)
+        url = database_for(data_dir, database_url)
         configure_logs(log_level.value, log_format.value)
         _run(settings, url, host, port, log_level.value)
 
@@ -324,15 +331,8 @@ def _run(settings: ServerSettings, url: str, host: str, port: int, log_level: st
 
 
 def _rotate(
-    data_dir: Annotated[
-        Path, typer.Option(help="The server's data directory.", envvar=_ENV + "DATA_DIR")
-    ] = Path(".proofbound"),
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url", help="PostgreSQL URL instead.", envvar=_ENV + "DATABASE_URL"
-        ),
-    ] = None,
+    data_dir: DataDirOpt = Path(".proofbound"),
+    database_url: DatabaseUrlOpt = None,
     alg: Annotated[str, typer.Option(help="Algorithm of the new key.")] = "ES256",
 ) -> None:
     """Add a new signing key: published now, signing in a minute; retire keys whose tokens have
@@ -346,7 +346,7 @@ def _rotate(
     with diagnosed():
         if alg not in ("ES256", "EdDSA", "PS256", "RS256"):
             raise ConfigurationError("--alg must be ES256, EdDSA, PS256 or RS256")
-        store = Store.open(_database(data_dir, database_url))
+        store = Store.open(database_for(data_dir, database_url))
         try:
             now = int(time.time())
             before = {k.key.kid for k in store.signing_keys()}
@@ -366,15 +366,8 @@ def _rotate(
 
 def _clients_add(
     method: Annotated[AuthMethod, typer.Option(help="Token endpoint authentication method.")],
-    data_dir: Annotated[
-        Path, typer.Option(help="The server's data directory.", envvar=_ENV + "DATA_DIR")
-    ] = Path(".proofbound"),
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url", help="PostgreSQL URL instead.", envvar=_ENV + "DATABASE_URL"
-        ),
-    ] = None,
+    data_dir: DataDirOpt = Path(".proofbound"),
+    database_url: DatabaseUrlOpt = None,
     jwk: Annotated[Path | None, typer.Option(help="Public (or private) JWK of the client.")] = None,
     cert: Annotated[
         Path | None, typer.Option(help="PEM certificate (self_signed_tls_client_auth).")
@@ -442,7 +435,7 @@ def _clients_add(
                 secret_hash=record.secret_hash,
                 introspect_any=True,
             )
-        store = Store.open(_database(data_dir, database_url))
+        store = Store.open(database_for(data_dir, database_url))
         try:
             store.add_client(record)
         finally:

@@ -15,26 +15,13 @@ import getpass
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Final
+from typing import Annotated
 
 import typer
 
-from proofbound.errors import ConfigurationError
+from proofbound.cli.server_commands import DatabaseUrlOpt, DataDirOpt, database_for
 
 __all__ = ["register"]
-
-_ENV: Final = "PROOFBOUND_"
-
-
-def _database(data_dir: Path, url: str | None) -> str:
-    """``url``, else the SQLite file in ``data_dir`` (created 0700), as ``serve`` uses it."""
-    if url:
-        return url
-    try:
-        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigurationError(f"cannot create the data directory: {exc.strerror}") from None
-    return f"sqlite:///{data_dir.resolve() / 'proofbound.db'}"
 
 
 def _has_tty() -> bool:
@@ -76,15 +63,8 @@ def _password_from_prompt() -> str:
 
 def _users_add(
     name: Annotated[str, typer.Argument(help="The username (and subject identifier).")],
-    data_dir: Annotated[
-        Path, typer.Option(help="The server's data directory.", envvar=_ENV + "DATA_DIR")
-    ] = Path(".proofbound"),
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url", help="PostgreSQL URL instead.", envvar=_ENV + "DATABASE_URL"
-        ),
-    ] = None,
+    data_dir: DataDirOpt = Path(".proofbound"),
+    database_url: DatabaseUrlOpt = None,
     password_file: Annotated[
         Path | None,
         typer.Option(help="Read the password from FILE (else prompt twice).", metavar="FILE"),
@@ -108,7 +88,7 @@ def _users_add(
             password = _password_from_prompt()
         if not password:
             raise UsageError("the password is empty")
-        store = Store.open(_database(data_dir, database_url))
+        store = Store.open(database_for(data_dir, database_url))
         try:
             LocalUsers(store.engine).add(name, password, now=int(time.time()))
         except UserExists:

@@ -137,6 +137,15 @@ class SPA:
         assert f"{target.scheme}://{target.netloc}{target.path}" == REDIRECT
         return {k: v[0] for k, v in parse_qs(target.query).items()}
 
+    async def login_location(self, pushed: httpx.Response) -> str:
+        """Where /authorize sends a browser without a session for a pushed request."""
+        response = await self.http.get(
+            ISSUER + "/authorize",
+            params={"client_id": self.client_id, "request_uri": pushed.json()["request_uri"]},
+        )
+        assert response.status_code == 303, response.text
+        return str(response.headers["Location"])
+
     async def login_code(self, verifier: str, **push_extra: str) -> str:
         pushed = await self.push(verifier, **push_extra)
         assert pushed.status_code == 201, pushed.text
@@ -564,12 +573,7 @@ async def test_public_client_cannot_introspect(spa: SPA) -> None:
 
 async def test_wrong_password_does_not_log_in(spa: SPA) -> None:
     pushed = await spa.push(secrets.token_urlsafe(48))
-    tx_location = (
-        await spa.http.get(
-            ISSUER + "/authorize",
-            params={"client_id": spa.client_id, "request_uri": pushed.json()["request_uri"]},
-        )
-    ).headers["Location"]
+    tx_location = await spa.login_location(pushed)
     page = await spa.http.get(ISSUER + tx_location)
     fields = hidden_inputs(page.text)
     response = await spa.http.post(
@@ -584,12 +588,7 @@ async def test_wrong_password_does_not_log_in(spa: SPA) -> None:
 
 async def test_forged_csrf_tokens_are_refused(spa: SPA) -> None:
     pushed = await spa.push(secrets.token_urlsafe(48))
-    location = (
-        await spa.http.get(
-            ISSUER + "/authorize",
-            params={"client_id": spa.client_id, "request_uri": pushed.json()["request_uri"]},
-        )
-    ).headers["Location"]
+    location = await spa.login_location(pushed)
     fields = hidden_inputs((await spa.http.get(ISSUER + location)).text)
     forged = await spa.http.post(
         ISSUER + "/login",
@@ -849,12 +848,7 @@ async def test_no_cors_on_the_authorization_and_login_pages(tmp_path: Any) -> No
 
 async def test_the_pre_login_cookie_is_a_host_cookie_on_https(spa: SPA) -> None:
     pushed = await spa.push(secrets.token_urlsafe(48))
-    location = (
-        await spa.http.get(
-            ISSUER + "/authorize",
-            params={"client_id": spa.client_id, "request_uri": pushed.json()["request_uri"]},
-        )
-    ).headers["Location"]
+    location = await spa.login_location(pushed)
     page = await spa.http.get(ISSUER + location)
     cookie = page.headers["set-cookie"]
     assert cookie.startswith("__Host-pb_login=")
@@ -947,12 +941,7 @@ async def test_rfc6749_s4_1_3_redirect_uri_may_be_omitted_if_the_request_omitted
 
 async def test_repeated_failed_sign_ins_are_throttled(spa: SPA) -> None:
     pushed = await spa.push(secrets.token_urlsafe(48))
-    location = (
-        await spa.http.get(
-            ISSUER + "/authorize",
-            params={"client_id": spa.client_id, "request_uri": pushed.json()["request_uri"]},
-        )
-    ).headers["Location"]
+    location = await spa.login_location(pushed)
     fields = hidden_inputs((await spa.http.get(ISSUER + location)).text)
     for _ in range(10):
         wrong = await spa.http.post(
