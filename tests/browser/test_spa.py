@@ -38,6 +38,7 @@ from typing import Any, NoReturn
 
 import httpx
 import pytest
+from tests._node import node_with_packages
 
 from proofbound import create_proof, generate_key, jwk_thumbprint, verify_proof
 from proofbound.errors import InvalidDPoPProof
@@ -49,7 +50,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 EXECUTABLE = Path(sys.executable).with_name("proofbound")
 
 APT_TIMEOUT = 600.0  # apt-get update, and apt-get install, each
-NPM_TIMEOUT = 300.0
 STARTUP_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 DRIVE_TIMEOUT = 120.0
@@ -112,35 +112,9 @@ def chromium() -> Path:
 @pytest.fixture(scope="session")
 def node() -> str:
     """A Node 20+ binary, with the pinned ``playwright-core`` installed next to drive.mjs."""
-    node_bin, npm_bin = shutil.which("node"), shutil.which("npm")
-    if node_bin is None or npm_bin is None:
-        _unavailable("node and npm are needed on PATH")
-    version = subprocess.run(  # noqa: S603 -- fixed arguments
-        [node_bin, "--version"], capture_output=True, text=True, check=False, timeout=30
-    ).stdout.strip()
-    major = version.lstrip("v").split(".", 1)[0]
-    if not major.isdigit() or int(major) < 20:
-        _unavailable(f"Node 20+ is needed, found {version or 'no version'}")
-    installed = HERE / "node_modules" / "playwright-core" / "package.json"
-    if not installed.exists():
-        # playwright-core has no install script; the variable makes sure nothing downloads a
-        # browser should that change.
-        env = {**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"}
-        try:
-            result = subprocess.run(  # noqa: S603 -- fixed arguments
-                [npm_bin, "ci", "--no-audit", "--no-fund"],
-                cwd=HERE,
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=NPM_TIMEOUT,
-                env=env,
-            )
-        except subprocess.TimeoutExpired:
-            _unavailable(f"npm ci did not finish in {NPM_TIMEOUT:.0f} s")
-        if result.returncode != 0 or not installed.exists():
-            _unavailable(f"npm ci failed ({result.returncode}):\n{_tail(result.stderr)}")
-    return node_bin
+    return node_with_packages(
+        HERE, "playwright-core", what="browser test", env={"PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"}
+    )
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -38,10 +37,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, Any
 
 import httpx
 import pytest
+from tests._node import node_with_packages
 from tests.client._support import Certificate, jws_parts, self_signed_certificate
 
 from proofbound import create_proof
@@ -51,7 +51,6 @@ from proofbound.server.config import Secret
 
 HERE = Path(__file__).resolve().parent
 INTEROP = HERE.parent / "interop"
-REQUIRE_BACKENDS = os.environ.get("PROOFBOUND_REQUIRE_BACKENDS") == "1"
 EXECUTABLE = Path(sys.executable).with_name("proofbound")
 CERT_HEADER = "x-ssl-client-cert"
 REGISTRATION_TOKEN = secrets.token_urlsafe(24)
@@ -612,41 +611,10 @@ def test_cli_request_failure_exit_code_and_redaction(stack: Stack, tmp_path: Pat
 # -- an independent AS: panva's oidc-provider ---------------------------------------------------
 
 
-def _unavailable(why: str) -> NoReturn:
-    message = f"oidc-provider unavailable: {why}"
-    if REQUIRE_BACKENDS:
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def node() -> str:
     """A Node 20+ binary, with oidc-provider installed in tests/interop/node_modules."""
-    node_bin, npm_bin = shutil.which("node"), shutil.which("npm")
-    if node_bin is None or npm_bin is None:
-        _unavailable("node and npm are needed on PATH")
-    version = subprocess.run(  # noqa: S603 -- fixed arguments
-        [node_bin, "--version"], capture_output=True, text=True, check=False, timeout=30
-    ).stdout.strip()
-    major = version.lstrip("v").split(".", 1)[0]
-    if not major.isdigit() or int(major) < 20:
-        _unavailable(f"Node 20+ is needed, found {version or 'no version'}")
-    installed = INTEROP / "node_modules" / "oidc-provider" / "package.json"
-    if not installed.exists():
-        try:
-            result = subprocess.run(  # noqa: S603 -- fixed arguments
-                [npm_bin, "ci", "--no-audit", "--no-fund"],
-                cwd=INTEROP,
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=300,
-            )
-        except subprocess.TimeoutExpired:
-            _unavailable("npm ci did not finish in 300 s")
-        if result.returncode != 0 or not installed.exists():
-            _unavailable(f"npm ci failed ({result.returncode})")
-    return node_bin
+    return node_with_packages(INTEROP, "oidc-provider", what="oidc-provider")
 
 
 PANVA_SECRET = secrets.token_urlsafe(24)

@@ -28,7 +28,6 @@ import json
 import os
 import secrets
 import selectors
-import shutil
 import signal
 import socket
 import subprocess
@@ -37,10 +36,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, Any
 
 import httpx
 import pytest
+from tests._node import node_with_packages
 
 from proofbound import create_proof
 from proofbound.client import DPoPAuth, DPoPKey, TokenSource
@@ -49,19 +49,10 @@ from proofbound.client.nonces import origin_of
 
 HERE = Path(__file__).resolve().parent
 INTEROP = HERE.parent / "interop"
-REQUIRE_BACKENDS = os.environ.get("PROOFBOUND_REQUIRE_BACKENDS") == "1"
 EXECUTABLE = Path(sys.executable).with_name("proofbound")
 REGISTRATION_TOKEN = secrets.token_urlsafe(24)
 STARTUP_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
-NPM_TIMEOUT = 300.0
-
-
-def _unavailable(why: str) -> NoReturn:
-    message = f"oauth4webapi resource server unavailable: {why}"
-    if REQUIRE_BACKENDS:
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def free_port() -> int:
@@ -103,31 +94,7 @@ def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 5.0) -> 
 @pytest.fixture(scope="module")
 def node() -> str:
     """A Node 20+ binary, with oauth4webapi installed in tests/interop/node_modules."""
-    node_bin, npm_bin = shutil.which("node"), shutil.which("npm")
-    if node_bin is None or npm_bin is None:
-        _unavailable("node and npm are needed on PATH")
-    version = subprocess.run(  # noqa: S603 -- fixed arguments
-        [node_bin, "--version"], capture_output=True, text=True, check=False, timeout=30
-    ).stdout.strip()
-    major = version.lstrip("v").split(".", 1)[0]
-    if not major.isdigit() or int(major) < 20:
-        _unavailable(f"Node 20+ is needed, found {version or 'no version'}")
-    installed = INTEROP / "node_modules" / "oauth4webapi" / "package.json"
-    if not installed.exists():
-        try:
-            result = subprocess.run(  # noqa: S603 -- fixed arguments
-                [npm_bin, "ci", "--no-audit", "--no-fund"],
-                cwd=INTEROP,
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=NPM_TIMEOUT,
-            )
-        except subprocess.TimeoutExpired:
-            _unavailable(f"npm ci did not finish in {NPM_TIMEOUT:.0f} s")
-        if result.returncode != 0 or not installed.exists():
-            _unavailable(f"npm ci failed ({result.returncode})")
-    return node_bin
+    return node_with_packages(INTEROP, "oauth4webapi", what="oauth4webapi resource server")
 
 
 @dataclass

@@ -28,11 +28,9 @@ import datetime
 import hashlib
 import hmac
 import json
-import os
 import queue
 import re
 import secrets
-import shutil
 import signal
 import subprocess
 import threading
@@ -41,7 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -50,6 +48,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from tests._node import node_with_packages
 
 from proofbound import (
     AccessTokenPolicy,
@@ -77,7 +76,6 @@ from proofbound.resource.revocations import RevocationFeed
 from proofbound.server.config import Secret
 
 HERE = Path(__file__).resolve().parent
-REQUIRE_BACKENDS = os.environ.get("PROOFBOUND_REQUIRE_BACKENDS") == "1"
 
 RESOURCE = "https://rs.example/api"
 OPAQUE_RESOURCE = "https://rs.example/opaque"
@@ -88,16 +86,7 @@ SCOPE = "read write"
 CERT_HEADER = "x-ssl-client-cert"
 TTL = 300
 STARTUP_TIMEOUT = 30.0
-NPM_TIMEOUT = 300.0
 ALGS = " ".join(ProofPolicy().algorithms)
-
-
-def _unavailable(why: str) -> NoReturn:
-    """Skip, or fail when backends are required (CI)."""
-    message = f"independent AS unavailable: {why}"
-    if REQUIRE_BACKENDS:
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def _tail(text: str, lines: int = 20) -> str:
@@ -123,32 +112,7 @@ def _b64(data: bytes) -> str:
 @pytest.fixture(scope="module")
 def node() -> str:
     """A Node 20+ binary with the pinned packages (oidc-provider among them) installed."""
-    node_bin, npm_bin = shutil.which("node"), shutil.which("npm")
-    if node_bin is None or npm_bin is None:
-        _unavailable("node and npm are needed on PATH")
-    version = subprocess.run(  # noqa: S603 -- fixed arguments
-        [node_bin, "--version"], capture_output=True, text=True, check=False, timeout=30
-    ).stdout.strip()
-    major = version.lstrip("v").split(".", 1)[0]
-    if not major.isdigit() or int(major) < 20:
-        _unavailable(f"Node 20+ is needed, found {version or 'no version'}")
-    installed = HERE / "node_modules" / "oidc-provider" / "package.json"
-    if not installed.exists():
-        try:
-            result = subprocess.run(  # noqa: S603 -- fixed arguments
-                [npm_bin, "ci", "--no-audit", "--no-fund"],
-                cwd=HERE,
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=NPM_TIMEOUT,
-            )
-        except subprocess.TimeoutExpired:
-            _unavailable(f"npm ci did not finish in {NPM_TIMEOUT:.0f} s")
-        else:
-            if result.returncode != 0 or not installed.exists():
-                _unavailable(f"npm ci failed ({result.returncode}):\n{_tail(result.stderr)}")
-    return node_bin
+    return node_with_packages(HERE, "oidc-provider", what="independent AS")
 
 
 @dataclass(frozen=True)

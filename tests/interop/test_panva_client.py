@@ -21,7 +21,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -31,7 +30,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -39,16 +38,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from tests._node import node_with_packages
 
 HERE = Path(__file__).resolve().parent
-REQUIRE_BACKENDS = os.environ.get("PROOFBOUND_REQUIRE_BACKENDS") == "1"
 
 RESOURCE = "https://rs.example/api"
 SCOPE = "read write"
 CERT_HEADER = "x-ssl-client-cert"
 STARTUP_TIMEOUT = 15.0
 PEER_TIMEOUT = 60.0
-NPM_TIMEOUT = 300.0
 #: Advertised methods. tls_client_auth is listed only with a --client-ca (not given here).
 AUTH_METHODS = {
     "private_key_jwt",
@@ -59,14 +57,6 @@ AUTH_METHODS = {
 }
 
 
-def _unavailable(why: str) -> NoReturn:
-    """Skip, or fail when backends are required (CI)."""
-    message = f"interop peer unavailable: {why}"
-    if REQUIRE_BACKENDS:
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 def _tail(text: str, lines: int = 20) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
@@ -74,32 +64,7 @@ def _tail(text: str, lines: int = 20) -> str:
 @pytest.fixture(scope="session")
 def node() -> str:
     """Path of a Node 20+ binary with the peer's pinned packages installed next to peer.mjs."""
-    node_bin, npm_bin = shutil.which("node"), shutil.which("npm")
-    if node_bin is None or npm_bin is None:
-        _unavailable("node and npm are needed on PATH")
-    version = subprocess.run(  # noqa: S603 -- fixed arguments
-        [node_bin, "--version"], capture_output=True, text=True, check=False, timeout=30
-    ).stdout.strip()
-    major = version.lstrip("v").split(".", 1)[0]
-    if not major.isdigit() or int(major) < 20:
-        _unavailable(f"Node 20+ is needed, found {version or 'no version'}")
-    installed = HERE / "node_modules" / "openid-client" / "package.json"
-    if not installed.exists():
-        try:
-            result = subprocess.run(  # noqa: S603 -- fixed arguments
-                [npm_bin, "ci", "--no-audit", "--no-fund"],
-                cwd=HERE,
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=NPM_TIMEOUT,
-            )
-        except subprocess.TimeoutExpired:
-            _unavailable(f"npm ci did not finish in {NPM_TIMEOUT:.0f} s")
-        else:
-            if result.returncode != 0 or not installed.exists():
-                _unavailable(f"npm ci failed ({result.returncode}):\n{_tail(result.stderr)}")
-    return node_bin
+    return node_with_packages(HERE, "openid-client", what="interop peer")
 
 
 def _free_port() -> int:
