@@ -54,7 +54,7 @@ class RollingNonces:
             accepted, to absorb clock differences between processes).
     """
 
-    __slots__ = ("_prefix", "_secrets", "step_seconds", "window_steps")
+    __slots__ = ("_issued", "_prefix", "_secrets", "step_seconds", "window_steps")
 
     def __init__(
         self,
@@ -79,6 +79,7 @@ class RollingNonces:
         self._prefix = _LABEL + _field(purpose.encode()) + _field(origin.encode("utf-8"))
         self.step_seconds: Final = step_seconds
         self.window_steps: Final = window_steps
+        self._issued: tuple[int, str] | None = None  # (step, nonce) last issued
 
     def _tag(self, secret: bytes, step: int) -> bytes:
         message = self._prefix + step.to_bytes(_STEP_BYTES, "big")
@@ -87,7 +88,12 @@ class RollingNonces:
     def issue(self, now: int) -> str:
         """Return the nonce for the current step, made with the first secret."""
         step = now // self.step_seconds
-        return b64url_encode(step.to_bytes(_STEP_BYTES, "big") + self._tag(self._secrets[0], step))
+        cached = self._issued
+        if cached is not None and cached[0] == step:  # one value per step: made once
+            return cached[1]
+        nonce = b64url_encode(step.to_bytes(_STEP_BYTES, "big") + self._tag(self._secrets[0], step))
+        self._issued = (step, nonce)
+        return nonce
 
     def is_valid(self, nonce: str, now: int) -> bool:
         """True if ``nonce`` is one of ours for an accepted step (any configured secret)."""

@@ -138,12 +138,14 @@ class TokenEndpoint:
         from prometheus_client import CollectorRegistry, Counter
 
         self.registry: Final = CollectorRegistry(auto_describe=True)
-        self._issued: Final = Counter(
+        issued = Counter(
             "proofbound_tokens_issued",
             "Access tokens issued, by binding (bearer = legacy, unbound)",
             ("binding",),
             registry=self.registry,
         )
+        # One child per binding, made once (labels() looks its child up on every call).
+        self._issued: Final = {kind: issued.labels(kind) for kind in ("dpop", "mtls", "bearer")}
 
     def handle(self, request: TokenRequest, *, now: int) -> IssuedToken:
         """Run the checks in order, issue a token and record it (one transaction of its own).
@@ -222,7 +224,7 @@ class TokenEndpoint:
     ) -> IssuedToken:
         """After the record is written: count, log, and pick the next DPoP nonce."""
         kind = pending.binding
-        self._issued.labels(kind).inc()
+        self._issued[kind].inc()
         nonce = None
         if kind == "dpop" and self._nonces is not None:
             fresh = self._nonces.issue(now)
