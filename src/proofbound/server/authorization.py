@@ -28,12 +28,12 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from proofbound.errors import (
     InvalidDPoPProof,
     InvalidRequest,
-    InvalidScope,
     OAuthError,
     Reason,
     UnauthorizedClient,
     UnsupportedResponseType,
 )
+from proofbound.server.token_endpoint import narrowed_scope
 from proofbound.storage.store import ClientRecord
 
 __all__ = [
@@ -199,23 +199,13 @@ def request_check(
     return AuthorizationRequest(
         client_id=client.client_id,
         redirect_uri=redirect_uri,
-        scope=_scope(client, params.get("scope")),
+        scope=narrowed_scope(str(client.metadata.get("scope", "")), params.get("scope")),
         state=state,
         code_challenge=str(challenge),
         dpop_jkt=jkt,
         audience=audiences(resources),
         redirect_uri_given=params.get("redirect_uri") is not None,
     )
-
-
-def _scope(client: ClientRecord, requested: str | None) -> str:
-    registered = str(client.metadata.get("scope", "")).split()
-    if requested is None:
-        return " ".join(registered)
-    wanted = requested.split(" ")
-    if any(not s for s in wanted) or not set(wanted) <= set(registered):
-        raise InvalidScope(Reason.SCOPE_INVALID)
-    return " ".join(dict.fromkeys(wanted))
 
 
 def pkce_matches(verifier: str | None, challenge: str) -> bool:

@@ -43,7 +43,6 @@ from proofbound.errors import (
     InvalidDPoPProof,
     InvalidGrant,
     InvalidRequest,
-    InvalidScope,
     InvalidTarget,
     Reason,
 )
@@ -55,7 +54,13 @@ from proofbound.server.authorization import (
 )
 from proofbound.server.client_auth import AuthenticatedClient
 from proofbound.server.config import ServerSettings
-from proofbound.server.token_endpoint import IssuedToken, PendingToken, TokenEndpoint, TokenRequest
+from proofbound.server.token_endpoint import (
+    IssuedToken,
+    PendingToken,
+    TokenEndpoint,
+    TokenRequest,
+    narrowed_scope,
+)
 from proofbound.storage.store import GrantUsed, RefreshRecord, ReplayDetected, Store
 
 __all__ = ["CodeGrants", "new_family_id"]
@@ -188,7 +193,7 @@ class CodeGrants:
             self._spend_before_reuse(client, proof, now)
             self._reused(stored.family_id, now)
             raise InvalidGrant(Reason.REFRESH_REUSED)
-        scope = self._narrowed_scope(stored.scope, request.form.get("scope"))
+        scope = narrowed_scope(stored.scope, request.form.get("scope"))
         audience = self._narrowed_audience(stored.audience, request.form.all("resource"))
         pending = self._tokens.sign(
             client, scope, audience, proof, cert, now, subject=stored.subject
@@ -246,15 +251,6 @@ class CodeGrants:
             expires_at=expires_at,
         )
         return new_handle(), record
-
-    @staticmethod
-    def _narrowed_scope(granted: str, requested: str | None) -> str:
-        if requested is None:
-            return granted
-        wanted = requested.split(" ")
-        if any(not s for s in wanted) or not set(wanted) <= set(granted.split()):
-            raise InvalidScope(Reason.SCOPE_INVALID)
-        return " ".join(dict.fromkeys(wanted))
 
     @staticmethod
     def _narrowed_audience(

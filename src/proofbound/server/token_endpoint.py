@@ -49,7 +49,7 @@ from proofbound.storage.store import Issuance, ReplayDetected, Store, TokenRecor
 if TYPE_CHECKING:
     from proofbound.server.code_grants import CodeGrants
 
-__all__ = ["IssuedToken", "PendingToken", "TokenEndpoint", "TokenRequest"]
+__all__ = ["IssuedToken", "PendingToken", "TokenEndpoint", "TokenRequest", "narrowed_scope"]
 
 _log: Final = logging.getLogger("proofbound.server.token")
 
@@ -106,6 +106,22 @@ class IssuedToken:
 
     def __repr__(self) -> str:
         return f"IssuedToken(token_type={self.token_type!r}, binding={self.binding!r})"
+
+
+def narrowed_scope(allowed: str, requested: str | None) -> str:
+    """The one scope rule (RFC 6749 §3.3, §6): ``requested`` -- space-separated, no empty
+    tokens -- if every scope in it is in ``allowed`` (a registration, or a grant being
+    refreshed), repeats dropped; ``allowed`` itself when nothing is requested.
+
+    Raises:
+        InvalidScope: ``scope_invalid``.
+    """
+    if requested is None:
+        return " ".join(allowed.split())
+    wanted = requested.split(" ")
+    if any(not s for s in wanted) or not set(wanted) <= set(allowed.split()):
+        raise InvalidScope(Reason.SCOPE_INVALID)
+    return " ".join(dict.fromkeys(wanted))
 
 
 class TokenEndpoint:
@@ -270,13 +286,7 @@ class TokenEndpoint:
     def granted_scope(client: AuthenticatedClient, requested: str | None) -> str:
         """The scope to grant: the requested scopes if all are registered, else an error;
         without a request, every registered scope (RFC 6749 §3.3 default)."""
-        registered = str(client.client.metadata.get("scope", "")).split()
-        if requested is None:
-            return " ".join(registered)
-        wanted = requested.split(" ")
-        if any(not s for s in wanted) or not set(wanted) <= set(registered):
-            raise InvalidScope(Reason.SCOPE_INVALID)
-        return " ".join(dict.fromkeys(wanted))
+        return narrowed_scope(str(client.client.metadata.get("scope", "")), requested)
 
     # 5
     def audiences(self, resources: list[str]) -> str | tuple[str, ...]:
