@@ -26,14 +26,11 @@ import platform
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import version
 from pathlib import Path
@@ -44,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from bench import _as_load
+from bench._procs import free_port, healthy, proofbound_cli
 from proofbound import generate_key
 
 __all__ = ["main"]
@@ -72,31 +70,6 @@ def _build() -> str:
 # --- the server ---------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _proofbound_cli() -> str:
-    beside = Path(sys.executable).with_name("proofbound")
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("proofbound")
-    if found is None:
-        raise RuntimeError("the proofbound command is not installed (make venv)")
-    return found
-
-
-def _healthy(base: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base}/healthz", timeout=1) as response:  # noqa: S310
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @contextlib.contextmanager
 def running_server(registration_token: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``proofbound serve`` on a free loopback port, fresh data directory; (base URL, process).
@@ -104,11 +77,11 @@ def running_server(registration_token: str) -> Iterator[tuple[str, subprocess.Po
     Its output goes to our stderr. On exit: SIGTERM, wait, SIGKILL (that pid only) if it hangs,
     and the data directory is removed.
     """
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     data_dir = tempfile.mkdtemp(prefix="proofbound-bench-as-")
     command = [
-        _proofbound_cli(),
+        proofbound_cli(),
         "serve",
         "--issuer",
         base,
@@ -126,7 +99,7 @@ def running_server(registration_token: str) -> Iterator[tuple[str, subprocess.Po
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sys.stderr)  # noqa: S603
     try:
         deadline = time.monotonic() + START_TIMEOUT
-        while not _healthy(base):
+        while not healthy(base):
             if process.poll() is not None:
                 raise RuntimeError(f"the server exited with status {process.returncode}")
             if time.monotonic() > deadline:

@@ -32,15 +32,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
-from pathlib import Path
 from typing import Any, Final
 
 from bench import _as_load
+from bench._procs import CommandMissing, free_port, healthy, proofbound_cli
 from bench.contenders import ResourceServer, ours_batch
 from bench.floor import floor_batch
 from bench.harness import Batch, Contender, measure, median_ratio
@@ -222,42 +220,17 @@ def bench_guard(runs: int, n: int) -> GuardRow:
 # --- (b) /whoami vs /healthz over HTTP ----------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _proofbound_cli() -> str:
-    beside = Path(sys.executable).with_name("proofbound")
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("proofbound")
-    if found is None:
-        raise BenchFailure("the proofbound command is not installed (make venv)")
-    return found
-
-
-def _healthy(base: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base}/healthz", timeout=1) as response:  # noqa: S310
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @contextlib.contextmanager
 def running(name: str, args: Sequence[str], base: str) -> Iterator[subprocess.Popen[bytes]]:
     """``proofbound ARGS`` until ``base/healthz`` answers 200; SIGTERM (then SIGKILL of that pid
     only) on exit. Its output goes to our stderr; no PROOFBOUND_* variable of ours reaches it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROOFBOUND_")}
     process = subprocess.Popen(  # noqa: S603 -- our own CLI, fixed arguments
-        [_proofbound_cli(), *args], stdin=subprocess.DEVNULL, stdout=sys.stderr, env=env
+        [proofbound_cli(), *args], stdin=subprocess.DEVNULL, stdout=sys.stderr, env=env
     )
     try:
         deadline = time.monotonic() + START_TIMEOUT
-        while not _healthy(base):
+        while not healthy(base):
             if process.poll() is not None:
                 raise BenchFailure(f"{name} exited with status {process.returncode}")
             if time.monotonic() > deadline:
@@ -446,7 +419,7 @@ class HttpRow:
 
 def bench_http(runs: int, n: int) -> HttpRow:
     registration_token = secrets.token_urlsafe(32)
-    as_port, api_port = _free_port(), _free_port()
+    as_port, api_port = free_port(), free_port()
     as_base, api_base = f"http://127.0.0.1:{as_port}", f"http://127.0.0.1:{api_port}"
     data_dir = tempfile.mkdtemp(prefix="proofbound-bench-guard-")
     serve = [
@@ -561,7 +534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{HTTP_CASE}: /whoami {http['whoami_rps']} req/s, /healthz {http['healthz_rps']}"
                 f" req/s, ratio {http['ratio']}, guard +{http['guard_us']} µs per request"
             )
-    except BenchFailure as exc:
+    except (BenchFailure, CommandMissing) as exc:
         log(f"FAILED: {exc}")
         return 1
     for text, met in checks:

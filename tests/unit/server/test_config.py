@@ -76,6 +76,19 @@ def test_rfc8414_s2_invalid_issuers_are_refused(issuer: str) -> None:
         {"clock_skew": -1},
         {"max_body_bytes": 10},
         {"redis_url": "http://cache:6379"},
+        {"cors_origins": ("https://app.example/",)},
+        {"cors_origins": ("https://app.example/path",)},
+        {"cors_origins": ("ftp://app.example",)},
+        {"cors_origins": ("*",)},
+        {"cors_origins": ("https://user@app.example",)},
+        {"cors_origins": ("https://app.example:99999",)},
+        {"cors_origins": ("https://app.example?x=1",)},
+        {"refresh_token_ttl": 299},
+        {"refresh_token_ttl": 30 * 86400 + 1},
+        {"code_ttl": 9},
+        {"code_ttl": 601},
+        {"session_ttl": 59},
+        {"session_ttl": 86401},
     ],
 )
 def test_invalid_settings_fail_at_construction(overrides: dict[str, Any]) -> None:
@@ -113,3 +126,10 @@ def test_trusted_proxy_networks() -> None:
 )
 def test_rfc8414_s3_1_metadata_path(issuer: str, path: str) -> None:
     assert metadata_path(issuer) == path
+
+
+@pytest.mark.parametrize(
+    "origin", ["https://app.example", "http://127.0.0.1:8080", "http://[::1]:3000"]
+)
+def test_cors_origins_are_bare_origins_kept_verbatim(origin: str) -> None:
+    assert ServerSettings(cors_origins=(origin,)).cors_origins == (origin,)
