@@ -79,9 +79,12 @@ def decode_segment(segment: str) -> dict[str, Any]:
         raise MalformedJWS("segment is not a strict JSON object") from None
 
 
+#: Compact, UTF-8, no NaN; made once (``json.dumps`` with options builds an encoder per call).
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def _json_segment(value: dict[str, Any]) -> str:
-    data = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return b64url_encode(data.encode("utf-8"))
+    return b64url_encode(_ENCODER.encode(value).encode("utf-8"))
 
 
 def sign_compact(header: dict[str, Any], payload: dict[str, Any], key: SigningKey) -> str:

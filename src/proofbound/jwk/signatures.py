@@ -47,6 +47,18 @@ def _pss(spec: AlgSpec) -> padding.PSS:
     return padding.PSS(mgf=padding.MGF1(spec.hash()), salt_length=padding.PSS.DIGEST_LENGTH)
 
 
+#: ECDSA parameter objects by algorithm name: immutable, so made once, not per signature.
+_ECDSA: dict[str, ec.ECDSA] = {}
+
+
+def _ecdsa(spec: AlgSpec) -> ec.ECDSA:
+    algorithm = _ECDSA.get(spec.name)
+    if algorithm is None:
+        assert spec.hash is not None  # noqa: S101 -- registry invariant (EC specs have a hash)
+        algorithm = _ECDSA[spec.name] = ec.ECDSA(spec.hash())
+    return algorithm
+
+
 def sign(spec: AlgSpec, key: PrivateKeyObj, data: bytes) -> bytes:
     """Sign ``data`` with ``key`` as algorithm ``spec``; return the JWS signature bytes."""
     if spec.family == "OKP" and isinstance(key, ed25519.Ed25519PrivateKey):
@@ -54,7 +66,7 @@ def sign(spec: AlgSpec, key: PrivateKeyObj, data: bytes) -> bytes:
     if spec.hash is None:
         raise TypeError("key does not fit the algorithm")
     if spec.family == "EC" and isinstance(key, ec.EllipticCurvePrivateKey):
-        r, s = decode_dss_signature(key.sign(data, ec.ECDSA(spec.hash())))
+        r, s = decode_dss_signature(key.sign(data, _ecdsa(spec)))
         return r.to_bytes(spec.coord_bytes, "big") + s.to_bytes(spec.coord_bytes, "big")
     if spec.family == "RSA-PSS" and isinstance(key, rsa.RSAPrivateKey):
         return key.sign(data, _pss(spec), spec.hash())

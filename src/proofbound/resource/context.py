@@ -167,11 +167,11 @@ def client_certificate(
     chain = (tls_extension or {}).get("client_cert_chain") or []
     if chain:
         return load_certificate(chain[0])
-    if not is_trusted_peer(peer, settings.trusted_proxies):
+    values = headers.get(settings.client_cert_header, ())
+    # No header, no certificate -- and no need to parse the peer address (the common case).
+    if not values or not is_trusted_peer(peer, settings.trusted_proxies):
         return None
     try:
-        return certificate_from_header(
-            headers.get(settings.client_cert_header, ()), settings.client_cert_format
-        )
+        return certificate_from_header(values, settings.client_cert_format)
     except MalformedCertificateHeader:
         raise InvalidToken(Reason.CERT_MALFORMED) from None

@@ -28,8 +28,8 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Final, NamedTuple, TypeVar
 
 from anyio import to_thread
 from starlette.applications import Starlette
@@ -81,24 +81,69 @@ _NONCE_SECRET_KEY: Final = "dpop_nonce_secret"  # noqa: S105 -- the name of a ro
 _SESSION_SECRET_KEY: Final = "session_secret"  # noqa: S105 -- the name of a row
 
 
+#: Compact JSON; made once (``json.dumps`` with options builds an encoder per call).
+_JSON: Final = json.JSONEncoder(separators=(",", ":"))
+
+#: Token-request parameters that may repeat (RFC 8707 ``resource``).
+_TOKEN_REPEATABLE: Final = frozenset({"resource"})
+
+#: A token-endpoint answer: status, headers and body, sent by either path of ``_ASGIApp``.
+_Answer = tuple[int, list[tuple[str, str]], bytes]
+
+
+class _TokenHead(NamedTuple):
+    """What the token endpoint reads of a request's headers (latin-1, as Starlette decodes)."""
+
+    content_type: str | None
+    content_length: str | None
+    authorization: list[str]
+    dpop: list[str]
+    certificate: list[str]  # the configured certificate header (used only from a trusted proxy)
+
+
+def _token_head(raw: Iterable[tuple[bytes, bytes]], cert_header: bytes) -> _TokenHead:
+    """One pass over the ASGI header list, keeping only what the token endpoint reads."""
+    content_type = content_length = None
+    authorization: list[str] = []
+    dpop: list[str] = []
+    certificate: list[str] = []
+    for name, value in raw:
+        if name == b"content-type":
+            content_type = value.decode("latin-1")
+        elif name == b"content-length":
+            content_length = value.decode("latin-1")
+        elif name == b"authorization":
+            authorization.append(value.decode("latin-1"))
+        elif name == b"dpop":
+            dpop.append(value.decode("latin-1"))
+        elif name == cert_header:
+            certificate.append(value.decode("latin-1"))
+    return _TokenHead(content_type, content_length, authorization, dpop, certificate)
+
+
 def _json(
     body: Mapping[str, Any], status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     return Response(
-        json.dumps(body, separators=(",", ":")),
+        _JSON.encode(body),
         status_code=status,
         media_type="application/json",
         headers={**_NO_STORE, **(headers or {})},
     )
 
 
-def _oauth_error(exc: BaseException, *, basic_realm: str | None = None) -> Response:
+def _error_answer(exc: BaseException, *, basic_realm: str | None = None) -> _Answer:
     rendered = token_error_response(exc, basic_realm=basic_realm)
     if isinstance(exc, ProofboundError):
         _log.info("request refused reason=%s %s", exc.reason.value, exc.detail)
     else:
         _log.error("request failed: %s", type(exc).__name__, exc_info=exc)
-    return Response(rendered.body, status_code=rendered.status, headers=dict(rendered.headers))
+    return rendered.status, list(rendered.headers), rendered.body
+
+
+def _oauth_error(exc: BaseException, *, basic_realm: str | None = None) -> Response:
+    status, headers, body = _error_answer(exc, basic_realm=basic_realm)
+    return Response(body, status_code=status, headers=dict(headers))
 
 
 def _bearer_error(realm: str) -> Response:
@@ -157,6 +202,8 @@ class AuthorizationServer:
             client_cert_header=settings.client_cert_header,
             client_cert_format=settings.client_cert_format,
         )
+        # ASGI header names are lower case; so is the setting (checked by ProxySettings).
+        self._cert_header: Final = settings.client_cert_header.lower().encode("latin-1")
         self.clock: Final = clock or SystemClock()
         now = self.clock.now()
         self.keyring: Final = Keyring(store, alg=settings.signing_alg, now=now)
@@ -222,12 +269,16 @@ class AuthorizationServer:
             InvalidClient: ``client_cert_malformed`` -- the certificate cannot be parsed.
         """
         name = self.settings.client_cert_header
+        return self._certificate(request.scope, request.headers.getlist(name))
+
+    def _certificate(self, scope: Scope, header: list[str]) -> ClientCertificate | None:
+        client = scope.get("client")
         try:
             return client_certificate(
                 self._proxy,
-                tls_extension=(request.scope.get("extensions") or {}).get("tls"),
-                peer=request.client.host if request.client is not None else None,
-                headers={name: tuple(request.headers.getlist(name))},
+                tls_extension=(scope.get("extensions") or {}).get("tls"),
+                peer=client[0] if client else None,
+                headers={self.settings.client_cert_header: header},
             )
         except InvalidToken:
             raise InvalidClient(Reason.CLIENT_CERT_MALFORMED) from None
@@ -273,17 +324,31 @@ class AuthorizationServer:
         )
 
     async def token(self, request: Request) -> Response:
-        """The token endpoint."""
+        """The token endpoint, routed (requests with ``Origin``: CORS applies)."""
+        status, headers, body = await self.token_answer(request.scope, request.receive)
+        return Response(body, status_code=status, headers=dict(headers))
+
+    async def token_answer(self, scope: Scope, receive: Receive) -> _Answer:
+        """The token endpoint on the ASGI request itself: what to answer (either path of
+        the application sends it; the direct one without Starlette's request and response
+        objects, which cost more than their work here)."""
         realm = None
         try:
-            form = await self.read_form(request)
-            authorization = self.authorization_header(request)
+            if scope["method"] != "POST":
+                raise InvalidRequest(Reason.REQUEST_MALFORMED, detail="POST only")
+            head = _token_head(scope["headers"], self._cert_header)
+            limit = self.settings.max_body_bytes
+            body = await _read_body(receive, head.content_length, limit)
+            form = parse_form(
+                body, head.content_type, max_bytes=limit, repeatable=_TOKEN_REPEATABLE
+            )
+            authorization = single_header(head.authorization, "Authorization")
             realm = self.settings.issuer if authorization is not None else None
             token_request = TokenRequest(
                 form=form,
                 authorization=authorization,
-                dpop=request.headers.getlist("dpop"),
-                certificate=self.certificate(request),
+                dpop=head.dpop,
+                certificate=self._certificate(scope, head.certificate),
             )
             now = self.clock.now()
             if form.get("grant_type") in REDIRECT_GRANTS:  # rare: one transaction of its own
@@ -298,9 +363,11 @@ class AuthorizationServer:
                     self.tokens.refuse_replay(pending, exc)
                 issued = self.tokens.complete(pending, now=now)
         except Exception as exc:
-            return _oauth_error(exc, basic_realm=realm)
-        headers = {"DPoP-Nonce": issued.nonce} if issued.nonce is not None else None
-        return _json(issued.body(), headers=headers)
+            return _error_answer(exc, basic_realm=realm)
+        headers = [*_NO_STORE.items(), ("Content-Type", "application/json")]
+        if issued.nonce is not None:
+            headers.append(("DPoP-Nonce", issued.nonce))
+        return 200, headers, _JSON.encode(issued.body()).encode("ascii")
 
     def authenticate_spending(
         self,
@@ -496,17 +563,27 @@ class AuthorizationServer:
 
 async def _bounded_body(request: Request, limit: int) -> bytes:
     """Read the body, refusing (before reading it all) anything larger than ``limit``."""
-    declared = request.headers.get("content-length")
+    return await _read_body(request.receive, request.headers.get("content-length"), limit)
+
+
+async def _read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
+    """The request body from the ASGI ``receive`` channel: refused when the declared length
+    (``Content-Length``) or what arrives exceeds ``limit``, before reading on."""
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise InvalidRequest(Reason.REQUEST_TOO_LARGE)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # http.disconnect: nobody to answer
+            raise InvalidRequest(Reason.REQUEST_MALFORMED, detail="client disconnected")
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise InvalidRequest(Reason.REQUEST_TOO_LARGE)
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 class _ASGIApp:
@@ -517,7 +594,7 @@ class _ASGIApp:
 
     def __init__(self, server: AuthorizationServer) -> None:
         self._token_path: Final = issuer_path(server.settings.issuer) + PATHS["token"]
-        self._token: Final = server.token
+        self._token: Final = server.token_answer
         self.starlette: Final = Starlette(routes=server.routes())
         # CORS for single-page apps on the endpoints they call from script -- never on the
         # authorization, login or consent pages (RFC 9700 §4.11: no CORS there).
@@ -547,8 +624,11 @@ class _ASGIApp:
             and not scope.get("root_path")
             and all(name != b"origin" for name, _ in scope["headers"])
         ):
-            response = await self._token(Request(scope, receive))
-            await response(scope, receive, send)
+            status, headers, body = await self._token(scope, receive)
+            raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+            raw.append((b"content-length", str(len(body)).encode("ascii")))
+            await send({"type": "http.response.start", "status": status, "headers": raw})
+            await send({"type": "http.response.body", "body": body})
             return
         if self._cors is not None and scope["type"] == "http" and scope["path"] in self._cors_paths:
             await self._cors(scope, receive, send)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote
 
 from proofbound._internal.strict_json import StrictJSONError, loads_object
 from proofbound.errors import InvalidRequest, Reason
@@ -41,6 +41,25 @@ class Form(dict[str, str]):
     __str__ = __repr__
 
 
+def _decoded(part: str) -> str:
+    # Appendix B: "+" is a space, then percent-decoding as UTF-8 (strictly).
+    if "+" in part:
+        part = part.replace("+", " ")
+    return unquote(part, errors="strict") if "%" in part else part
+
+
+def _pairs(text: str) -> list[tuple[str, str]]:
+    """(name, value) pairs of a form body, as ``parse_qsl(keep_blank_values=True)`` reads
+    them (empty pieces skipped, a name without ``=`` has an empty value), without its
+    per-field overhead."""
+    pairs: list[tuple[str, str]] = []
+    for piece in text.split("&"):
+        if piece:
+            name, _, value = piece.partition("=")
+            pairs.append((_decoded(name), _decoded(value)))
+    return pairs
+
+
 def parse_form(
     body: bytes,
     content_type: str | None,
@@ -61,8 +80,7 @@ def parse_form(
     if len(body) > max_bytes:
         raise InvalidRequest(Reason.REQUEST_TOO_LARGE)
     try:
-        text = body.decode("ascii")
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, errors="strict")
+        pairs = _pairs(body.decode("ascii"))
     except (UnicodeDecodeError, ValueError):
         raise InvalidRequest(Reason.REQUEST_MALFORMED, detail="form is not UTF-8") from None
     form: dict[str, str] = {}

@@ -37,6 +37,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from proofbound.errors import ConfigurationError, StorageUnavailable
 from proofbound.jwk.keys import SigningKey, load_private_key
 from proofbound.storage import schema
+from proofbound.storage.checkpoint import WalCheckpointer
 
 __all__ = [
     "AuditEntry",
@@ -175,6 +176,10 @@ class AuditEntry:
 def open_engine(url: str) -> Engine:
     """An engine for a SQLite or PostgreSQL URL (SQLite: WAL, busy timeout, foreign keys).
 
+    SQLite connections of this engine do not checkpoint on commit: the :class:`Store` made on
+    it runs a :class:`~proofbound.storage.checkpoint.WalCheckpointer` (and closing the last
+    connection checkpoints too).
+
     Raises:
         ConfigurationError: not a valid URL, or another database.
     """
@@ -228,6 +233,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # NORMAL syncs at checkpoints (a power loss may lose the last commits, a crash does not).
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Commits never checkpoint: the store's checkpointer thread does (storage/checkpoint.py).
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -314,6 +321,9 @@ class Store:
         )
         self._writes = 0
         self._dbapi_error: Final[type[Exception]] = engine.dialect.loaded_dbapi.Error
+        self.checkpointer: Final = WalCheckpointer(engine) if self.dialect == "sqlite" else None
+        if self.checkpointer is not None:
+            self.checkpointer.start()
         self._sql_replay_add: Final = _Prepared(self._replay_add, engine, ("k", "e", "now"))
         self._sql_replay_delete: Final = _Prepared(
             delete(schema.replay).where(schema.replay.c.key == bindparam("k")), engine, ("k",)
@@ -417,7 +427,10 @@ class Store:
         return str(row[0])
 
     def close(self) -> None:
-        """Release every connection."""
+        """Stop the checkpointer (SQLite) and release every connection; closing the last
+        connection also checkpoints what is left in the log."""
+        if self.checkpointer is not None:
+            self.checkpointer.close()
         self._engine.dispose()
 
     def __repr__(self) -> str:

@@ -155,6 +155,106 @@ async def test_token_endpoint_answers_the_same_on_both_paths(
     assert wrong_method.status_code == 405
 
 
+async def _raw_token_call(
+    harness: ASHarness, headers: list[tuple[bytes, bytes]], chunks: list[bytes]
+) -> tuple[int, dict[str, str], bytes]:
+    """POST /token straight into the ASGI app, the body in ``chunks`` (a trailing
+    ``http.disconnect`` when ``chunks`` ends with an empty marker ``b"<gone>"``)."""
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
+        for i, chunk in enumerate(chunks)
+        if chunk != b"<gone>"
+    ]
+    if chunks and chunks[-1] == b"<gone>":
+        messages[-1]["more_body"] = True
+        messages.append({"type": "http.disconnect"})
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "https",
+        "path": "/token",
+        "raw_path": b"/token",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"as.example"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("as.example", 443),
+    }
+    await create_app(harness.server)(scope, receive, send)
+    start, *bodies = sent
+    head = {k.decode(): v.decode() for k, v in start["headers"]}
+    return start["status"], head, b"".join(m.get("body", b"") for m in bodies)
+
+
+async def test_token_endpoint_paths_send_the_same_headers(harness: ASHarness) -> None:
+    """The direct path renders its answers itself: the same header set as Starlette's
+    (success and error), apart from the CORS headers of the routed one."""
+    client = await harness.jwt_client(dpop_bound_access_tokens=True)
+    await harness.dpop_token(client)  # learns the nonce
+    answers = {}
+    for origin in (None, "https://app.example"):
+        extra = {} if origin is None else {"Origin": origin}
+        ok = await harness.http.post(
+            TOKEN_URL, data=client.form(), headers={"DPoP": client.proof(harness.nonce), **extra}
+        )
+        bad = await harness.http.post(TOKEN_URL, data=client.form(), headers=extra)
+        answers[origin] = [
+            (
+                r.status_code,
+                {
+                    k: v
+                    for k, v in r.headers.items()
+                    if k != "dpop-nonce" and not k.startswith("access-control-") and k != "vary"
+                },
+            )
+            for r in (ok, bad)
+        ]
+    assert answers[None] == answers["https://app.example"]
+    (ok_status, ok_headers), (bad_status, _) = answers[None]
+    assert ok_status == 200
+    assert bad_status == 400
+    assert ok_headers["cache-control"] == "no-store"
+    assert ok_headers["pragma"] == "no-cache"
+    assert ok_headers["content-type"] == "application/json"
+
+
+async def test_token_endpoint_direct_path_reads_a_streamed_body(harness: ASHarness) -> None:
+    client = await harness.jwt_client(dpop_bound_access_tokens=True)
+    await harness.dpop_token(client)
+    body = httpx.QueryParams(client.form()).__str__().encode()
+    headers = [
+        (b"content-type", b"application/x-www-form-urlencoded"),
+        (b"dpop", client.proof(harness.nonce).encode()),
+    ]
+    status, head, answer = await _raw_token_call(
+        harness, headers, [body[:10], body[10:100], body[100:]]
+    )
+    assert status == 200, answer
+    assert json.loads(answer)["token_type"] == "DPoP"
+    assert head["content-length"] == str(len(answer))
+
+
+async def test_token_endpoint_direct_path_refuses_a_vanished_client(harness: ASHarness) -> None:
+    """A disconnect mid-body is refused like a malformed request: nothing issued, no crash."""
+    client = await harness.jwt_client(dpop_bound_access_tokens=True)
+    await harness.dpop_token(client)
+    body = httpx.QueryParams(client.form()).__str__().encode()
+    headers = [(b"content-type", b"application/x-www-form-urlencoded")]
+    status, _, answer = await _raw_token_call(harness, headers, [body[:50], b"<gone>"])
+    assert status == 400
+    assert json.loads(answer)["error"] == "invalid_request"
+
+
 async def test_rfc9449_s5_2_dpop_bound_client_without_proof_is_refused(harness: ASHarness) -> None:
     client = await harness.jwt_client(dpop_bound_access_tokens=True)
     response = await harness.http.post(TOKEN_URL, data=client.form())
