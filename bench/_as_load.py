@@ -374,22 +374,38 @@ async def _run_httpx(
 
 
 def _timed_run(
-    client: Client, n: int, concurrency: int, kind: str, server_pid: int
+    client: Client,
+    n: int,
+    concurrency: int,
+    kind: str,
+    server_pid: int,
+    floor_port: int | None = None,
 ) -> dict[str, Any]:
+    """One timed run against the AS, or -- with ``floor_port`` -- the same requests against
+    the HTTP floor server there (``bench._http_floor``: only a 200 is checked)."""
     client.refresh()  # a current nonce (and the server's latest token, for the floor)
     prepared = client.prepare(n)
     cpu = CpuWindow(server_pid)
+    port = client.port if floor_port is None else floor_port
+    base = client.base if floor_port is None else f"http://{client.host}:{floor_port}"
     gc.collect()
     gc.disable()
     try:
         if kind == "raw":
-            coro = _run_raw(client.host, client.port, prepared.raw, concurrency, cpu)
+            coro = _run_raw(client.host, port, prepared.raw, concurrency, cpu)
         else:
-            coro = _run_httpx(client.token_endpoint, client.base, prepared, concurrency, cpu)
+            coro = _run_httpx(base + client.path, base, prepared, concurrency, cpu)
         elapsed, responses = asyncio.run(coro)
     finally:
         gc.enable()
-    failures = client.check(responses)
+    if floor_port is None:
+        failures = client.check(responses)
+    else:
+        failures = [
+            Failure(i, status, headers, body.decode("utf-8", "replace"))
+            for i, (status, headers, body) in enumerate(responses)
+            if status != 200
+        ]
     return {
         "elapsed_ns": elapsed,
         "n": n,
@@ -409,7 +425,8 @@ def serve(
     kind: str,
     server_pid: int,
 ) -> None:
-    """The child's main loop: ``("run", n)`` → a run's figures, ``("stop", 0)`` → exit.
+    """The child's main loop: ``("run", n)`` → a run's figures, ``("floor", (n, port, pid))``
+    → the same against the HTTP floor server, ``("stop", 0)`` → exit.
 
     The first message sent back describes the client (or carries an ``error``).
     """
@@ -433,6 +450,10 @@ def serve(
             client.http.close()
             return
         try:
+            if command == "floor":
+                count, port, pid = n
+                conn.send(_timed_run(client, count, concurrency, kind, pid, floor_port=port))
+                continue
             conn.send(_timed_run(client, n, concurrency, kind, server_pid))
         except Exception as exc:  # a timeout, a refused connection, a bad refresh response
             conn.send({"error": f"{type(exc).__name__}: {exc}"})

@@ -4,7 +4,10 @@ One ``proofbound serve`` (one uvicorn worker, SQLite in a temporary data directo
 a separate process (``bench._as_load``) with ``private_key_jwt`` token requests, each with a DPoP
 proof carrying the server's nonce. The time per token is compared with its crypto floor, measured
 in this process in the same run while the server is idle: two ES256 verifies (the assertion and
-the proof) and one ES256 sign (the access token).
+the proof) and one ES256 sign (the access token). An HTTP floor is measured in the same run
+too: the same requests against ``bench._http_floor``, ``proofbound serve``'s own uvicorn with an
+app that does no work; ``ratio_to_crypto_and_http_floors`` divides the time per token by the sum
+of both floors (informative: the target is on ``ratio_to_floor``).
 
 stdout: one JSON object (case ``as-token-ES256``). stderr: progress, the server's own output and
 the target, marked met or MISSED. Exit code 0 either way (a measurement), 1 if any token request
@@ -118,6 +121,32 @@ def running_server(registration_token: str) -> Iterator[tuple[str, subprocess.Po
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def running_http_floor(token_chars: int) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """``bench._http_floor`` (``proofbound serve``'s uvicorn, an app that does no work) on a
+    free loopback port; (port, process). Stopped like the server."""
+    port = free_port()
+    command = [sys.executable, "-m", "bench._http_floor", str(port), str(token_chars)]
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sys.stderr)  # noqa: S603
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not healthy(f"http://127.0.0.1:{port}"):
+            if process.poll() is not None:
+                raise RuntimeError(f"the HTTP floor exited with status {process.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the HTTP floor did not start")
+            time.sleep(0.1)
+        yield port, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
 # --- the load process ---------------------------------------------------------------------------
 
 
@@ -151,6 +180,11 @@ class Load:
 
     def run(self, n: int) -> dict[str, Any]:
         self._conn.send(("run", n))
+        return self._receive()
+
+    def floor(self, n: int, port: int, pid: int) -> dict[str, Any]:
+        """The same kind of run against the HTTP floor server on ``port`` (process ``pid``)."""
+        self._conn.send(("floor", (n, port, pid)))
         return self._receive()
 
     def close(self) -> None:
@@ -366,31 +400,48 @@ def _load_run(load: Load, n: int, label: str) -> dict[str, Any]:
     return result
 
 
+def _http_floor_run(load: Load, n: int, http: tuple[int, int]) -> float:
+    port, pid = http
+    result = load.floor(n, port, pid)
+    if result["failed"]:
+        raise RequestsFailed(f"HTTP floor: {result['failed']} of {n} requests failed")
+    return float(result["elapsed_ns"]) / n / 1000
+
+
 def measure(
-    load: Load, n: int, runs: int, on_warm: Callable[[], None] = lambda: None
-) -> tuple[list[dict[str, Any]], list[float]]:
-    """(load run results, floor µs per token) per run, interleaved, order alternating."""
+    load: Load,
+    n: int,
+    runs: int,
+    http: tuple[int, int],
+    on_warm: Callable[[], None] = lambda: None,
+) -> tuple[list[dict[str, Any]], list[float], list[float]]:
+    """(load run results, crypto floor µs, HTTP floor µs) per run, interleaved, the order
+    rotating; ``http`` is the HTTP floor server's (port, pid)."""
     floor_run = floor_batch(load.info, n)
     _load_run(load, n, "warm-up")
     time_floor(floor_run, n)
+    _http_floor_run(load, n, http)
     on_warm()
     server: list[dict[str, Any]] = []
     floor: list[float] = []
+    http_floor: list[float] = []
+    steps: list[Callable[[int], None]] = [
+        lambda k: server.append(_load_run(load, n, f"run {k + 1}")),
+        lambda k: floor.append(time_floor(floor_run, n)),
+        lambda k: http_floor.append(_http_floor_run(load, n, http)),
+    ]
     for k in range(runs):
-        if k % 2 == 0:
-            server.append(_load_run(load, n, f"run {k + 1}"))
-            floor.append(time_floor(floor_run, n))
-        else:
-            floor.append(time_floor(floor_run, n))
-            server.append(_load_run(load, n, f"run {k + 1}"))
+        for step in steps[k % 3 :] + steps[: k % 3]:
+            step(k)
         us, cpu = server[-1]["us"], server[-1]["server_cpu"]
         log(
             f"  run {k + 1}/{runs}: {1e6 / us:6.0f} tokens/s, {us:7.1f} µs/token,"
-            f" floor {floor[-1]:6.1f} µs, x{us / floor[-1]:.2f};"
+            f" floor {floor[-1]:6.1f} µs, x{us / floor[-1]:.2f}; HTTP floor"
+            f" {http_floor[-1]:6.1f} µs, x{us / (floor[-1] + http_floor[-1]):.2f} of both;"
             f" CPU: server {'?' if cpu is None else f'{cpu:.2f}'},"
             f" load {server[-1]['load_cpu']:.2f}"
         )
-    return server, floor
+    return server, floor, http_floor
 
 
 def _median_or_none(values: Sequence[float | None]) -> float | None:
@@ -462,7 +513,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             try:
                 log(f"client {load.info['client_id']} registered; DPoP nonce obtained")
-                results, floor_us = measure(load, args.n, args.runs, on_warm)
+                with running_http_floor(len(load.info["access_token"])) as (port, floor_proc):
+                    results, floor_us, http_us = measure(
+                        load, args.n, args.runs, (port, floor_proc.pid), on_warm
+                    )
             finally:
                 for spy in profiler:
                     spy.stop()
@@ -473,12 +527,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     server_us = [r["us"] for r in results]
     us = statistics.median(server_us)
     ratio = statistics.median(a / b for a, b in zip(server_us, floor_us, strict=True))
+    both = statistics.median(
+        a / (b + c) for a, b, c in zip(server_us, floor_us, http_us, strict=True)
+    )
     row = {
         "case": CASE,
         "tokens_per_s": round(statistics.median(1e6 / t for t in server_us), 1),
         "us_per_token": round(us, 1),
         "floor_us": round(statistics.median(floor_us), 1),
         "ratio_to_floor": round(ratio, 3),
+        "http_floor_us": round(statistics.median(http_us), 1),
+        "ratio_to_crypto_and_http_floors": round(both, 3),
         "runs": args.runs,
         "n": args.n,
         "concurrency": args.concurrency,

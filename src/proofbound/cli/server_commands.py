@@ -26,7 +26,7 @@ from proofbound.errors import ConfigurationError
 from proofbound.jwk.keys import load_public_key
 from proofbound.server.config import Secret, ServerSettings, parse_networks
 
-__all__ = ["DataDirOpt", "DatabaseUrlOpt", "database_for", "register"]
+__all__ = ["DataDirOpt", "DatabaseUrlOpt", "database_for", "register", "uvicorn_options"]
 
 _log: Final = logging.getLogger("proofbound.cli")
 _ENV: Final = "PROOFBOUND_"
@@ -296,6 +296,25 @@ def _graceful_server_class() -> type[Any]:
     return GracefulServer
 
 
+def uvicorn_options(log_level: str) -> dict[str, Any]:
+    """The ``uvicorn.Config`` options of ``proofbound serve`` besides the app, host and port
+    (also used by ``bench.as_tokens`` for its HTTP floor: the same server, no work)."""
+    return {
+        "log_level": log_level,
+        "access_log": False,  # our own log lines name clients and hash prefixes, never tokens
+        "lifespan": "off",
+        "server_header": False,
+        # The peer address must be the TCP peer: uvicorn's own X-Forwarded-For handling would
+        # let a client on a trusted address pose as any other (RFC 8705 §6.5 trust is decided
+        # by proofbound's --trusted-proxy alone).
+        "proxy_headers": False,
+        "log_config": None,
+        # The C parser and loop (dependencies); asyncio where uvloop does not exist.
+        "http": "httptools",
+        "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+    }
+
+
 def _run(settings: ServerSettings, url: str, host: str, port: int, log_level: str) -> None:
     import uvicorn
 
@@ -308,21 +327,7 @@ def _run(settings: ServerSettings, url: str, host: str, port: int, log_level: st
     server = AuthorizationServer(settings, store)
     try:
         config = uvicorn.Config(
-            create_app(server),
-            host=host,
-            port=port,
-            log_level=log_level,
-            access_log=False,  # our own log lines name clients and hash prefixes, never tokens
-            lifespan="off",
-            server_header=False,
-            # The peer address must be the TCP peer: uvicorn's own X-Forwarded-For handling
-            # would let a client on a trusted address pose as any other (RFC 8705 §6.5 trust
-            # is decided by proofbound's --trusted-proxy alone).
-            proxy_headers=False,
-            log_config=None,
-            # The C parser and loop (dependencies); asyncio where uvloop does not exist.
-            http="httptools",
-            loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+            create_app(server), host=host, port=port, **uvicorn_options(log_level)
         )
         _log.warning("proofbound AS %s listening on http://%s:%d", settings.issuer, host, port)
         _GracefulServer(config).run()
