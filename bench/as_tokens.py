@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from bench import _as_load
-from bench._procs import free_port, healthy, proofbound_cli
+from bench._procs import free_port, proofbound_cli, serving
 from proofbound import generate_key
 
 __all__ = ["main"]
@@ -99,25 +99,16 @@ def running_server(registration_token: str) -> Iterator[tuple[str, subprocess.Po
         "--log-level",
         "warning",
     ]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sys.stderr)  # noqa: S603
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not healthy(base):
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited with status {process.returncode}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"GET {base}/healthz not 200 within {START_TIMEOUT:.0f} s")
-            time.sleep(0.1)
-        yield base, process
+        with serving(
+            "the server",
+            command,
+            base,
+            start_timeout=START_TIMEOUT,
+            stop_timeout=STOP_TIMEOUT,
+        ) as process:
+            yield base, process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                log(f"server pid {process.pid} ignored SIGTERM for {STOP_TIMEOUT:.0f} s; killed")
-                process.kill()
-                process.wait()
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
@@ -127,24 +118,14 @@ def running_http_floor(token_chars: int) -> Iterator[tuple[int, subprocess.Popen
     free loopback port; (port, process). Stopped like the server."""
     port = free_port()
     command = [sys.executable, "-m", "bench._http_floor", str(port), str(token_chars)]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sys.stderr)  # noqa: S603
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not healthy(f"http://127.0.0.1:{port}"):
-            if process.poll() is not None:
-                raise RuntimeError(f"the HTTP floor exited with status {process.returncode}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("the HTTP floor did not start")
-            time.sleep(0.1)
+    with serving(
+        "the HTTP floor",
+        command,
+        f"http://127.0.0.1:{port}",
+        start_timeout=START_TIMEOUT,
+        stop_timeout=STOP_TIMEOUT,
+    ) as process:
         yield port, process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 # --- the load process ---------------------------------------------------------------------------

@@ -25,7 +25,6 @@ import os
 import platform
 import secrets
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -38,7 +37,7 @@ from importlib.metadata import version
 from typing import Any, Final
 
 from bench import _as_load
-from bench._procs import CommandMissing, free_port, healthy, proofbound_cli
+from bench._procs import CommandMissing, free_port, proofbound_cli, serving
 from bench.contenders import ResourceServer, ours_batch
 from bench.floor import floor_batch
 from bench.harness import Batch, Contender, measure, median_ratio
@@ -225,27 +224,16 @@ def running(name: str, args: Sequence[str], base: str) -> Iterator[subprocess.Po
     """``proofbound ARGS`` until ``base/healthz`` answers 200; SIGTERM (then SIGKILL of that pid
     only) on exit. Its output goes to our stderr; no PROOFBOUND_* variable of ours reaches it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROOFBOUND_")}
-    process = subprocess.Popen(  # noqa: S603 -- our own CLI, fixed arguments
-        [proofbound_cli(), *args], stdin=subprocess.DEVNULL, stdout=sys.stderr, env=env
-    )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not healthy(base):
-            if process.poll() is not None:
-                raise BenchFailure(f"{name} exited with status {process.returncode}")
-            if time.monotonic() > deadline:
-                raise BenchFailure(f"{name}: GET {base}/healthz not 200 in {START_TIMEOUT:.0f} s")
-            time.sleep(0.1)
+    with serving(
+        name,
+        [proofbound_cli(), *args],
+        base,
+        start_timeout=START_TIMEOUT,
+        stop_timeout=STOP_TIMEOUT,
+        error=BenchFailure,
+        env=env,
+    ) as process:
         yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                log(f"{name} pid {process.pid} ignored SIGTERM for {STOP_TIMEOUT:.0f} s; killed")
-                process.kill()
-                process.wait()
 
 
 class Connection:
