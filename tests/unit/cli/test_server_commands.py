@@ -225,3 +225,16 @@ def test_serve_json_logs(captured: dict[str, Any], tmp_path: Path) -> None:
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
+
+
+def test_serve_runs_uvicorn_without_proxy_headers_or_access_log() -> None:
+    """The peer must be the TCP peer (RFC 8705 §6.5 trust is --trusted-proxy's alone), and
+    uvicorn's access log would print request lines; the C parser is used."""
+    from proofbound.cli.server_commands import uvicorn_options
+
+    options = uvicorn_options("warning")
+    assert options["proxy_headers"] is False
+    assert options["access_log"] is False
+    assert options["server_header"] is False
+    assert options["http"] == "httptools"
+    assert options["log_level"] == "warning"
