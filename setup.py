@@ -11,7 +11,8 @@ import os
 
 from setuptools import setup
 
-#: Modules on the per-request path (proof and token verification, replay cache).
+#: Modules on the per-request path (proof and token verification, replay cache; the token
+#: endpoint's form reader, nonces, client authentication and checks).
 COMPILED = [
     "src/proofbound/_internal/b64.py",
     "src/proofbound/_internal/strict_json.py",
@@ -19,11 +20,15 @@ COMPILED = [
     "src/proofbound/binding.py",
     "src/proofbound/clock.py",
     "src/proofbound/dpop/htu.py",
+    "src/proofbound/dpop/nonce.py",
     "src/proofbound/dpop/verify.py",
     "src/proofbound/jwk/signatures.py",
     "src/proofbound/jws.py",
     "src/proofbound/replay/base.py",
     "src/proofbound/replay/memory.py",
+    "src/proofbound/server/client_auth.py",
+    "src/proofbound/server/forms.py",
+    "src/proofbound/server/token_endpoint.py",
 ]
 
 

@@ -6,6 +6,7 @@ reach its server fails instead of skipping, and the session fails if no such tes
 
 from __future__ import annotations
 
+import ast
 import importlib
 import os
 from pathlib import Path
@@ -22,20 +23,20 @@ REDIS_URL = os.environ.get("PROOFBOUND_TEST_REDIS_URL", "redis://127.0.0.1:6379/
 
 _backend_runs: dict[str, int] = {"postgres": 0, "redis": 0}
 
-#: Modules setup.py compiles with mypyc (the per-request path).
-_HOT_MODULES = (
-    "proofbound._internal.b64",
-    "proofbound._internal.strict_json",
-    "proofbound.access_token",
-    "proofbound.binding",
-    "proofbound.clock",
-    "proofbound.dpop.htu",
-    "proofbound.dpop.verify",
-    "proofbound.jwk.signatures",
-    "proofbound.jws",
-    "proofbound.replay.base",
-    "proofbound.replay.memory",
-)
+
+def _hot_modules() -> tuple[str, ...]:
+    """The modules setup.py compiles with mypyc (its ``COMPILED`` list, read, not imported)."""
+    tree = ast.parse((Path(__file__).parents[1] / "setup.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "COMPILED":
+            paths: list[str] = ast.literal_eval(node.value)
+            return tuple(
+                p.removeprefix("src/").removesuffix(".py").replace("/", ".") for p in paths
+            )
+    raise RuntimeError("setup.py has no COMPILED list")
+
+
+_HOT_MODULES = _hot_modules()
 
 
 def _compiled_modules() -> list[Path]:
