@@ -66,6 +66,8 @@ class Keyring:
             keys = store.signing_keys()
         self._keys = keys
         self._loaded_at = now
+        # (second, key list, its signing key): the choice is made once per second, not per token.
+        self._signing: tuple[int, list[StoredKey], SigningKey] | None = None
 
     def _current(self, now: int) -> list[StoredKey]:
         if now - self._loaded_at >= RELOAD_SECONDS or now < self._loaded_at:
@@ -78,9 +80,13 @@ class Keyring:
     def signing_key(self, now: int) -> SigningKey:
         """The key that signs tokens at ``now`` (the newest active one)."""
         keys = self._current(now)
+        cached = self._signing
+        if cached is not None and cached[0] == now and cached[1] is keys:
+            return cached[2]
         active = _active(keys, now)
         if active is None:  # only future keys: sign with the oldest one rather than fail
             active = min(keys, key=lambda k: k.activates_at)
+        self._signing = (now, keys, active.key)
         return active.key
 
     def jwks(self, now: int) -> dict[str, Any]:

@@ -59,3 +59,19 @@ def test_verifying_key_by_kid(tmp_path: Path) -> None:
     assert ring.verifying_key("nope", T0) is None
     assert "d=" not in repr(ring)
     store.close()
+
+
+def test_the_signing_key_switches_at_its_activation_second_despite_the_per_second_memo(
+    tmp_path: Path,
+) -> None:
+    store = _store(tmp_path)
+    ring = Keyring(store, alg="ES256", now=T0)
+    old = ring.signing_key(T0)
+    new = rotate_keys(store, alg="ES256", now=T0, max_token_ttl=300)
+    loaded = T0 + RELOAD_SECONDS  # the ring reads the rotation here
+    assert ring.signing_key(loaded).kid == old.kid
+    assert ring.signing_key(loaded).kid == old.kid  # the same second: remembered
+    active = T0 + PUBLISH_AHEAD
+    assert ring.signing_key(active - 1).kid == old.kid
+    assert ring.signing_key(active).kid == new.kid  # the next second chooses again
+    store.close()
