@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from proofbound.jwk.keys import SigningKey
 from proofbound.server.keyring import PUBLISH_AHEAD, RELOAD_SECONDS, Keyring, rotate_keys
 from proofbound.storage.store import Store
 
@@ -12,6 +13,14 @@ T0 = 1_800_000_000
 
 def _store(tmp_path: Path) -> Store:
     return Store.open(f"sqlite:///{tmp_path / 'k.db'}")
+
+
+def _rotated(tmp_path: Path, at: int) -> tuple[Store, Keyring, SigningKey, SigningKey]:
+    """A ring started at T0, and a rotation at ``at``: (store, ring, old key, new key)."""
+    store = _store(tmp_path)
+    ring = Keyring(store, alg="ES256", now=T0)
+    old = ring.signing_key(T0)
+    return store, ring, old, rotate_keys(store, alg="ES256", now=at, max_token_ttl=300)
 
 
 def test_first_start_creates_one_active_es256_key(tmp_path: Path) -> None:
@@ -29,10 +38,7 @@ def test_first_start_creates_one_active_es256_key(tmp_path: Path) -> None:
 def test_rotation_publishes_first_signs_later_and_retires_after_the_tokens_expired(
     tmp_path: Path,
 ) -> None:
-    store = _store(tmp_path)
-    ring = Keyring(store, alg="ES256", now=T0)
-    old = ring.signing_key(T0)
-    new = rotate_keys(store, alg="ES256", now=T0 + 100, max_token_ttl=300)
+    store, ring, old, new = _rotated(tmp_path, T0 + 100)
     seen = T0 + 100 + RELOAD_SECONDS
     kids = {k["kid"] for k in ring.jwks(seen)["keys"]}
     assert kids == {old.kid, new.kid}  # published at once
@@ -64,10 +70,7 @@ def test_verifying_key_by_kid(tmp_path: Path) -> None:
 def test_the_signing_key_switches_at_its_activation_second_despite_the_per_second_memo(
     tmp_path: Path,
 ) -> None:
-    store = _store(tmp_path)
-    ring = Keyring(store, alg="ES256", now=T0)
-    old = ring.signing_key(T0)
-    new = rotate_keys(store, alg="ES256", now=T0, max_token_ttl=300)
+    store, ring, old, new = _rotated(tmp_path, T0)
     loaded = T0 + RELOAD_SECONDS  # the ring reads the rotation here
     assert ring.signing_key(loaded).kid == old.kid
     assert ring.signing_key(loaded).kid == old.kid  # the same second: remembered
