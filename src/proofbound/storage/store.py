@@ -322,8 +322,6 @@ class Store:
         self._writes = 0
         self._dbapi_error: Final[type[Exception]] = engine.dialect.loaded_dbapi.Error
         self.checkpointer: Final = WalCheckpointer(engine) if self.dialect == "sqlite" else None
-        if self.checkpointer is not None:
-            self.checkpointer.start()
         self._sql_replay_add: Final = _Prepared(self._replay_add, engine, ("k", "e", "now"))
         self._sql_replay_delete: Final = _Prepared(
             delete(schema.replay).where(schema.replay.c.key == bindparam("k")), engine, ("k",)
@@ -337,6 +335,8 @@ class Store:
             engine,
             token_columns,
         )
+        if self.checkpointer is not None:  # last: nothing above can fail and leave it running
+            self.checkpointer.start()
 
     @classmethod
     def open(cls, url: str) -> Store:
