@@ -31,25 +31,20 @@ import { createInterface } from 'node:readline';
 import * as jose from 'jose';
 import * as client from 'openid-client';
 
+import {
+  decodeJwtPart,
+  describeError,
+  endpointOf,
+  recordResponse,
+  verifyAtJwt,
+} from './peer_common.mjs';
+
 const TIMEOUT_SECONDS = 10;
 const CALLBACK_TIMEOUT_MS = 60_000;
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 
 // --- helpers ---------------------------------------------------------------------------------
-
-function decodeJwtPart(jwt, index) {
-  try {
-    return JSON.parse(Buffer.from(jwt.split('.')[index], 'base64url').toString('utf8'));
-  } catch {
-    return null;
-  }
-}
-
-function endpointOf(url) {
-  const u = new URL(url);
-  return `${u.origin}${u.pathname}`;
-}
 
 /** A customFetch that records what went over the wire (never the secrets themselves). */
 function recorder() {
@@ -90,16 +85,7 @@ function recorder() {
       call.form_keys = [...new Set(new URLSearchParams(options.body).keys())].sort();
     }
     const response = await fetch(url, options);
-    call.status = response.status;
-    call.dpop_nonce_header = response.headers.get('dpop-nonce');
-    let body = null;
-    try {
-      body = await response.clone().json();
-    } catch {
-      body = null;
-    }
-    call.error = body && typeof body.error === 'string' ? body.error : null;
-    call.token_type = body && typeof body.token_type === 'string' ? body.token_type : null;
+    await recordResponse(call, response);
     calls.push(call);
     return response;
   };
@@ -128,36 +114,9 @@ function requestsTo(calls, from, endpoint, jkt) {
     }));
 }
 
-function describeError(err) {
-  if (err instanceof client.ResponseBodyError) {
-    return { kind: 'ResponseBodyError', status: err.status, error: err.error ?? null };
-  }
-  if (err instanceof client.WWWAuthenticateChallengeError) {
-    const challenge = err.cause?.find((c) => c.parameters?.error) ?? err.cause?.[0];
-    return {
-      kind: 'WWWAuthenticateChallengeError',
-      status: err.status,
-      error: challenge?.parameters?.error ?? null,
-      scheme: challenge?.scheme ?? null,
-    };
-  }
-  return {
-    kind: err?.name ?? typeof err,
-    status: null,
-    error: null,
-    code: err?.code ?? null,
-    message: String(err?.message ?? err),
-  };
-}
-
 async function verifyAccessToken(accessToken, jwks, issuer) {
   try {
-    const { payload, protectedHeader } = await jose.jwtVerify(accessToken, jwks, {
-      typ: 'at+jwt',
-      issuer,
-      audience: config.resource,
-      algorithms: ['ES256'],
-    });
+    const { payload, protectedHeader } = await verifyAtJwt(accessToken, jwks, issuer, config.resource);
     return {
       verified: true,
       typ: protectedHeader.typ,

@@ -25,25 +25,20 @@ import { readFileSync } from 'node:fs';
 import * as jose from 'jose';
 import * as client from 'openid-client';
 
+import {
+  decodeJwtPart,
+  describeError,
+  endpointOf,
+  recordResponse,
+  verifyAtJwt,
+} from './peer_common.mjs';
+
 const TIMEOUT_SECONDS = 10;
 const ES256 = { name: 'ECDSA', namedCurve: 'P-256' };
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 
 // --- helpers ---------------------------------------------------------------------------------
-
-function decodeJwtPart(jwt, index) {
-  try {
-    return JSON.parse(Buffer.from(jwt.split('.')[index], 'base64url').toString('utf8'));
-  } catch {
-    return null;
-  }
-}
-
-function endpointOf(url) {
-  const u = new URL(url);
-  return `${u.origin}${u.pathname}`;
-}
 
 /** A customFetch that records what went over the wire (never the secrets themselves). */
 function recorder(extraHeaders = {}) {
@@ -75,46 +70,11 @@ function recorder(extraHeaders = {}) {
       }
     }
     const response = await fetch(url, { ...options, headers });
-    call.status = response.status;
-    call.dpop_nonce_header = response.headers.get('dpop-nonce');
-    call.www_authenticate_present = response.headers.has('www-authenticate');
-    let body = null;
-    try {
-      body = await response.clone().json();
-    } catch {
-      body = null;
-    }
-    call.error = body && typeof body.error === 'string' ? body.error : null;
-    call.token_type = body && typeof body.token_type === 'string' ? body.token_type : null;
-    call.expires_in = body && body.expires_in !== undefined ? body.expires_in : null;
-    call.scope = body && body.scope !== undefined ? body.scope : null;
-    call.client_id_issued = Boolean(body && typeof body.client_id === 'string');
+    await recordResponse(call, response);
     calls.push(call);
     return response;
   };
   return { calls, fetchImpl };
-}
-
-function describeError(err) {
-  if (err instanceof client.ResponseBodyError) {
-    return { kind: 'ResponseBodyError', status: err.status, error: err.error ?? null };
-  }
-  if (err instanceof client.WWWAuthenticateChallengeError) {
-    const challenge = err.cause?.find((c) => c.parameters?.error) ?? err.cause?.[0];
-    return {
-      kind: 'WWWAuthenticateChallengeError',
-      status: err.status,
-      error: challenge?.parameters?.error ?? null,
-      scheme: challenge?.scheme ?? null,
-    };
-  }
-  return {
-    kind: err?.name ?? typeof err,
-    status: null,
-    error: null,
-    code: err?.code ?? null,
-    message: String(err?.message ?? err),
-  };
 }
 
 function requestOptions(fetchImpl, extra = {}) {
@@ -129,12 +89,7 @@ function requestOptions(fetchImpl, extra = {}) {
 
 async function verifyAccessToken(accessToken, issuer, jwksUri) {
   const jwks = jose.createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: TIMEOUT_SECONDS * 1000 });
-  const { payload, protectedHeader } = await jose.jwtVerify(accessToken, jwks, {
-    typ: 'at+jwt',
-    issuer,
-    audience: config.resource,
-    algorithms: ['ES256'],
-  });
+  const { payload, protectedHeader } = await verifyAtJwt(accessToken, jwks, issuer, config.resource);
   return {
     verified: true,
     alg: protectedHeader.alg,
